@@ -1,0 +1,3 @@
+from finrecon.cli import app
+
+app()

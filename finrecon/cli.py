@@ -1,0 +1,168 @@
+"""`finrecon`: run the nightly reconciliation, validate inputs, query the published database."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from finrecon.models.config import Config, ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config (default: $FINRECON_CONFIG, else the bundled fixtures)."),
+]
+
+EXIT_FILES_FAILED = 1
+EXIT_BAD_CONFIG = 2
+EXIT_RUN_FAILED = 3
+
+
+def _config_or_exit(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        err_console.print(f"[red]config error:[/red] {err}")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        err_console.print(f"[red]--as-of:[/red] not a date (YYYY-MM-DD): {value!r}")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    as_of: Annotated[str | None, typer.Option(help="Reconciliation date YYYY-MM-DD (default: last charge date).")] = None,
+) -> None:
+    """Run the nightly flow: land, validate, model, publish; then print the summary."""
+    loaded = _config_or_exit(config)
+    as_of_date = _parse_date(as_of)
+    # Imported late: Prefect is slow to import and not needed to report a bad config.
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from finrecon.flows.nightly import nightly
+    from finrecon.report.summary import render
+
+    flow = nightly.with_options(task_runner=ThreadPoolTaskRunner(max_workers=loaded.runner.max_workers))  # type: ignore[arg-type]
+    config_path = str(config) if config else os.environ.get("FINRECON_CONFIG")
+    try:
+        outcome = flow(config_path=config_path, as_of=as_of_date)
+    except Exception as err:
+        err_console.print(f"[red]run failed:[/red] {type(err).__name__}: {err}")
+        raise typer.Exit(EXIT_RUN_FAILED) from None
+    render(outcome.summary, console)
+    if outcome.failed_files:
+        for failed in outcome.failed_files:
+            err_console.print(f"[yellow]file failed:[/yellow] {failed['error']}")
+        err_console.print("see finops.run_files and finops.quarantine; the rest was published")
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+@app.command()
+def validate(config: ConfigOption = None) -> None:
+    """Check the config and every input file; publish nothing."""
+    from finrecon.connectors.focus_files import discover
+    from finrecon.warehouse.erp_landing import load_erp
+    from finrecon.warehouse.landing import FileLanding, validate_focus_file
+
+    loaded = _config_or_exit(config)
+    table = Table(title="Inputs")
+    for name in ("source", "file", "rows", "valid", "quarantined", "problem"):
+        table.add_column(name)
+    failures = 0
+    for source in loaded.sources:
+        folder = loaded.resolve(source.path)
+        for path in discover(folder):
+            relative = path.relative_to(folder).as_posix()
+            checked = validate_focus_file(
+                path,
+                source=source.name,
+                relative_path=relative,
+                null_values=source.null_values,
+                max_failure_ratio=loaded.validation.max_failure_ratio,
+            )
+            problem = checked.error if isinstance(checked, FileLanding) else None
+            failures += problem is not None
+            b = checked.books
+            table.add_row(source.name, relative, str(b.rows_read), str(b.rows_loaded), str(b.rows_quarantined), problem or "")
+    for landing in load_erp(loaded).landings:
+        b = landing.books
+        failures += landing.error is not None
+        table.add_row("erp", landing.file_path, str(b.rows_read), str(b.rows_loaded), str(b.rows_quarantined), landing.error or "")
+    console.print(table)
+    if failures:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+@app.command()
+def sql(
+    query: Annotated[str | None, typer.Argument(help="One query to run; without it, an interactive prompt.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Open the published database read-only: run one query, or read queries from a prompt."""
+    loaded = _config_or_exit(config)
+    path = loaded.resolve(loaded.warehouse.published_path)
+    if not path.exists():
+        err_console.print(f"[red]no published database at {path}[/red]: run `finrecon run` first")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        if query is not None:
+            _print_query(con, query)
+            return
+        console.print(f"{path} (read-only). End statements with ';', quit with .quit or Ctrl-D.")
+        _prompt(con)
+    finally:
+        con.close()
+
+
+def _print_query(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    try:
+        cursor = con.execute(query)
+    except duckdb.Error as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(EXIT_RUN_FAILED) from None
+    names = [d[0] for d in cursor.description or []]
+    table = Table(*names)
+    for row in cursor.fetchall():
+        table.add_row(*["NULL" if v is None else str(v) for v in row])
+    console.print(table)
+
+
+def _prompt(con: duckdb.DuckDBPyConnection) -> None:
+    buffer = ""
+    while True:
+        try:
+            line = input("finops> " if not buffer else "   ...> ")
+        except EOFError:
+            return
+        if not buffer and line.strip() in (".quit", ".exit"):
+            return
+        buffer += line + "\n"
+        if buffer.rstrip().endswith(";"):
+            try:
+                _print_query(con, buffer)
+            except typer.Exit:
+                pass
+            buffer = ""
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,146 @@
+"""The nightly flow: land every changed input file (a task each, retried on I/O errors) and the ERP extract,
+build the marts, publish atomically, and report. Runs with or without a Prefect server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from finrecon.models.config import Config, load_config
+from finrecon.report.summary import Summary, read_summary, to_markdown
+from finrecon.warehouse import publish
+from finrecon.warehouse.erp_landing import ErpData, load_erp
+from finrecon.warehouse.landing import FileLanding, land_focus_file
+from finrecon.warehouse.run import PlannedFile, RunBook, new_run_id, plan_inputs
+from finrecon.warehouse.state import State
+
+
+class FileErrorsFatal(RuntimeError):
+    """validation.fail_on_file_error is set and at least one file failed."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    published_path: Path
+    summary: Summary
+    failed_files: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry transient I/O failures only; a bad file is a result, not something to retry."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="land-file", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE)
+def land_file(planned: PlannedFile, lake_root: Path, run_id: str, max_failure_ratio: float) -> FileLanding:
+    landing = land_focus_file(
+        planned.path,
+        source=planned.source.name,
+        relative_path=planned.relative_path,
+        null_values=planned.source.null_values,
+        lake_root=lake_root,
+        run_id=run_id,
+        max_failure_ratio=max_failure_ratio,
+    )
+    logger = get_run_logger()
+    b = landing.books
+    if landing.status == "failed":
+        logger.warning("%s failed: %s", planned.relative_path, landing.error)
+    else:
+        logger.info(
+            "%s: read %d, loaded %d, quarantined %d rows", planned.relative_path, b.rows_read, b.rows_loaded, b.rows_quarantined
+        )
+    return landing
+
+
+@task(name="load-erp", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE)
+def load_erp_extract(config: Config) -> ErpData:
+    return load_erp(config)
+
+
+@task(name="build-marts", cache_policy=NO_CACHE)
+def build_marts(
+    state: State, config: Config, book: RunBook, erp: ErpData, run_id: str, as_of: date | None
+) -> publish.BuildResult:
+    return publish.build(state, config, book.current_parts(), erp, run_id, as_of)
+
+
+@task(name="publish", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE)
+def publish_database(state: State, config: Config, result: publish.BuildResult) -> Path:
+    return publish.swap_in(state, config, result)
+
+
+def _record_inputs(book: RunBook, config: Config, state: State, run_id: str) -> ErpData:
+    """Land what changed (in parallel), record every file's outcome, and drop what is gone."""
+    planned, removed = plan_inputs(state, config)
+    lake_root = config.resolve(config.warehouse.lake_path)
+    ratio = config.validation.max_failure_ratio
+    futures = {p.file_key: land_file.submit(p, lake_root, run_id, ratio) for p in planned if p.needs_landing}
+    erp_future = load_erp_extract.submit(config)
+    for item in planned:
+        if item.needs_landing:
+            book.record_landing(futures[item.file_key].result(), item)
+        else:
+            book.record_unchanged(item)
+    for gone in removed:
+        book.record_removed(gone)
+    erp = erp_future.result()
+    for landing in erp.landings:
+        book.record_landing(landing, None)
+    book.collect_garbage(lake_root)
+    return erp
+
+
+@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
+def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOutcome:
+    """Reconcile cloud spend against POs for one night and publish the database analysts open."""
+    config = load_config(Path(config_path) if config_path else None)
+    as_of = as_of or config.as_of
+    warehouse = config.warehouse
+    state = State.open(config.resolve(warehouse.state_path), warehouse.memory_limit, warehouse.temp_directory)
+    run_id = new_run_id()
+    logger = get_run_logger()
+    logger.info("run %s starting", run_id)
+    try:
+        book = RunBook(state, run_id)
+        try:
+            erp = _record_inputs(book, config, state, run_id)
+            failed = book.failed_files()
+            if failed and config.validation.fail_on_file_error:
+                names = ", ".join(str(f["file_path"]) for f in failed)
+                raise FileErrorsFatal(f"validation.fail_on_file_error is set and these files failed: {names}")
+            result = build_marts(state, config, book, erp, run_id, as_of)
+            published_books = {
+                "published_charge_rows": result.charge_rows,
+                "published_billed_cost": result.billed_cost,
+                "published_effective_cost": result.effective_cost,
+            }
+            book.finish("succeeded", result.as_of, published_books)
+            try:
+                path = publish_database(state, config, result)
+            except BaseException:
+                result.path.unlink(missing_ok=True)
+                raise
+        except BaseException as err:
+            book.finish("failed", as_of, message=f"{type(err).__name__}: {err}")
+            raise
+    finally:
+        state.close()
+    summary = read_summary(path)
+    create_markdown_artifact(markdown=to_markdown(summary), key="finrecon-nightly-summary", description="Nightly run")
+    logger.info("run %s published %s", run_id, path)
+    return RunOutcome(run_id, path, summary, failed)

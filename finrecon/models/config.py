@@ -1,0 +1,238 @@
+"""The typed pipeline config (one TOML file, validated on load).
+
+A bad config is refused before any data is touched, with one message naming the key or path that is wrong, so
+that the engineer on call can fix it without reading code. Relative paths are resolved against the folder of the
+config file (for the embedded default: the project root), never against the caller's working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_ENV_VAR = "FINRECON_CONFIG"
+
+# Tag-addressable charge columns an allocation rule may match on (FOCUS names).
+RULE_COLUMNS = (
+    "ProviderName",
+    "BillingAccountId",
+    "BillingAccountName",
+    "SubAccountId",
+    "SubAccountName",
+    "ServiceName",
+    "ServiceCategory",
+    "RegionId",
+    "ResourceId",
+    "InvoiceIssuerName",
+)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names the key or path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseConfig(_Strict):
+    published_path: Path = Path("data/finops.duckdb")
+    lake_path: Path = Path("data/lake")
+    state_path: Path = Path("data/state.duckdb")
+    memory_limit: str | None = None  # DuckDB memory_limit, e.g. "4GB"
+    temp_directory: Path | None = None  # DuckDB spill directory
+
+
+class FocusFilesSource(_Strict):
+    kind: Literal["focus_files"]
+    name: str = "focus_files"
+    path: Path
+    null_values: list[str] = ["", "NULL", "null"]
+
+
+Source = Annotated[FocusFilesSource, Field(discriminator="kind")]
+
+
+class ErpFilesConfig(_Strict):
+    kind: Literal["files"] = "files"
+    po_headers: Path
+    po_lines: Path | None = None
+    fx_rates: Path | None = None
+    status_map: dict[str, Literal["open", "closed", "cancelled"]] = {}
+
+
+class TagsConfig(_Strict):
+    po_keys: list[str] = ["po", "po_number", "purchase_order", "po_id"]
+    po_default_prefix: str | None = None
+
+    @field_validator("po_keys")
+    @classmethod
+    def _non_empty(cls, keys: list[str]) -> list[str]:
+        if not keys or any(not k.strip() for k in keys):
+            raise ValueError("must be a non-empty list of non-empty tag keys")
+        return keys
+
+
+class AllocationRule(_Strict):
+    """Allocate charges that carry no PO tag: every condition in `match` must hold; the first rule wins."""
+
+    name: str
+    po: str
+    match: dict[str, str]
+
+    @field_validator("match")
+    @classmethod
+    def _known_columns(cls, match: dict[str, str]) -> dict[str, str]:
+        if not match:
+            raise ValueError("needs at least one condition")
+        for column in match:
+            if column not in RULE_COLUMNS and not column.startswith("tag:"):
+                allowed = ", ".join(RULE_COLUMNS)
+                raise ValueError(f"unknown match column {column!r} (allowed: {allowed}, or tag:<key>)")
+        return match
+
+
+class ValidationConfig(_Strict):
+    max_failure_ratio: float = Field(default=0.5, ge=0, le=1)
+    fail_on_file_error: bool = False
+
+
+class AlertsConfig(_Strict):
+    burn_thresholds: list[float] = [0.5, 0.8, 1.0]
+    untagged_ratio_max: float = Field(default=0.05, ge=0, le=1)
+
+    @field_validator("burn_thresholds")
+    @classmethod
+    def _sorted_positive(cls, values: list[float]) -> list[float]:
+        if not values or any(v <= 0 for v in values):
+            raise ValueError("must be a non-empty list of positive ratios")
+        return sorted(set(values))
+
+
+class ReportConfig(_Strict):
+    untagged_top_n: int = Field(default=100, ge=1)
+    trailing_days: int = Field(default=30, ge=1)
+
+
+class RunnerConfig(_Strict):
+    task_runner: Literal["threads"] = "threads"
+    max_workers: int = Field(default=4, ge=1)
+
+
+class Config(_Strict):
+    """The whole pipeline config; see DESIGN §6 and README "Configuration"."""
+
+    warehouse: WarehouseConfig = WarehouseConfig()
+    sources: list[Source]
+    erp: ErpFilesConfig
+    tags: TagsConfig = TagsConfig()
+    allocation_rules: list[AllocationRule] = []
+    validation: ValidationConfig = ValidationConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    report: ReportConfig = ReportConfig()
+    runner: RunnerConfig = RunnerConfig()
+    as_of: date | None = None
+    base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        names = [s.name for s in self.sources]
+        if len(names) != len(set(names)):
+            raise ValueError("sources: every source needs a distinct name")
+        rules = [r.name for r in self.allocation_rules]
+        if len(rules) != len(set(rules)):
+            raise ValueError("allocation_rules: every rule needs a distinct name")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A config path made absolute against the config file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+DEFAULT_CONFIG_TOML = """
+# The bundled default: fixtures from data/fixtures into data/ (see data/fixtures/README.md).
+[warehouse]
+published_path = "data/finops.duckdb"
+lake_path = "data/lake"
+state_path = "data/state.duckdb"
+
+[[sources]]
+kind = "focus_files"
+name = "fixtures"
+path = "data/fixtures/focus"
+
+[erp]
+kind = "files"
+po_headers = "data/fixtures/erp/po_headers.csv"
+po_lines = "data/fixtures/erp/po_lines.csv"
+fx_rates = "data/fixtures/erp/fx_rates.csv"
+
+[tags]
+po_keys = ["po", "po_number", "purchase_order", "po_id"]
+po_default_prefix = "PO"
+
+[[allocation_rules]]
+name = "aws-shared-platform-account"
+po = "PO-1007"
+match = { ProviderName = "AWS", SubAccountId = "85742851457" }
+
+[alerts]
+burn_thresholds = [0.5, 0.8, 1.0]
+untagged_ratio_max = 0.05
+"""
+
+
+def _format_error(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        key = ".".join(str(p) for p in item["loc"])
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{key}: {msg}")
+    return "; ".join(lines)
+
+
+def parse_config(raw: dict[str, Any], base_dir: Path, origin: str) -> Config:
+    """Validate a parsed TOML document; raise ConfigError naming the offending key."""
+    try:
+        config = Config.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as err:
+        raise ConfigError(f"{origin}: {_format_error(err)}") from None
+    _check_paths_exist(config, origin)
+    return config
+
+
+def _check_paths_exist(config: Config, origin: str) -> None:
+    inputs: list[tuple[str, Path | None]] = [
+        (f"sources[{i}].path", s.path) for i, s in enumerate(config.sources)
+    ]
+    inputs += [
+        ("erp.po_headers", config.erp.po_headers),
+        ("erp.po_lines", config.erp.po_lines),
+        ("erp.fx_rates", config.erp.fx_rates),
+    ]
+    for key, path in inputs:
+        if path is not None and not config.resolve(path).exists():
+            raise ConfigError(f"{origin}: {key}: path does not exist: {path}")
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load the config from `path`, else $FINRECON_CONFIG, else the bundled default."""
+    if path is None and os.environ.get(CONFIG_ENV_VAR):
+        path = Path(os.environ[CONFIG_ENV_VAR])
+    if path is None:
+        return parse_config(tomllib.loads(DEFAULT_CONFIG_TOML), PROJECT_ROOT, "<bundled default config>")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    return parse_config(raw, path.resolve().parent, str(path))

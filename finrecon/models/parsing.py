@@ -1,0 +1,69 @@
+"""Columnar parsers shared by validation (does it parse?) and typing (parse it): one definition of each rule.
+
+Every parser maps a string column to a typed column, NULL where the text does not parse; validation flags a
+value that is non-NULL before and NULL after. No per-row Python except for Tags, which is parsed once per
+distinct value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import polars as pl
+
+_TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
+
+
+def decimal_expr(column: str) -> pl.Expr:
+    """Text to Float64; NULL for text that is not a finite number."""
+    value = pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+    return pl.when(value.is_finite()).then(value).otherwise(None)
+
+
+def timestamp_expr(column: str) -> pl.Expr:
+    """ISO-8601-like text (space or T, optional fraction, Z or offset, or a bare date) to naive UTC."""
+    text = pl.col(column).str.strip_chars().str.replace("T", " ").str.replace(r"Z$", "")
+    parsed = [text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us") for fmt in _TIMESTAMP_FORMATS]
+    return pl.coalesce(parsed).dt.replace_time_zone(None)
+
+
+def date_expr(column: str) -> pl.Expr:
+    """ISO date (or compact YYYYMMDD, as SAP writes it; or a timestamp, whose date part is taken) to Date."""
+    text = pl.col(column).str.strip_chars()
+    parsed = [text.str.to_date(fmt, strict=False) for fmt in _DATE_FORMATS]
+    return pl.coalesce([*parsed, timestamp_expr(column).dt.date()])
+
+
+def integer_expr(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().cast(pl.Int64, strict=False)
+
+
+def enum_expr(column: str, allowed: Iterable[str]) -> pl.Expr:
+    """Canonical spelling of an enumerated value matched case-insensitively; NULL when unknown."""
+    canonical = {value.lower(): value for value in allowed}
+    return pl.col(column).str.strip_chars().str.to_lowercase().replace_strict(canonical, default=None)
+
+
+def canonical_tags(raw: str) -> str | None:
+    """One Tags text as a canonical JSON object, or None when it is not one.
+
+    Accepts JSON objects and the brace-less fragments Azure EA exports write (`"a": "b", "c": "d"`).
+    """
+    for candidate in (raw, "{" + raw + "}"):
+        try:
+            parsed = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+        return None
+    return None
+
+
+def tags_expr(column: str, values: pl.Series) -> pl.Expr:
+    """Canonical JSON for every distinct Tags text in `values` (parsed once each), NULL when invalid."""
+    distinct = values.drop_nulls().unique().to_list()
+    mapping = {raw: canonical_tags(raw) for raw in distinct}
+    return pl.col(column).replace_strict(mapping, default=None, return_dtype=pl.Utf8)

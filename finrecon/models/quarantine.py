@@ -1,0 +1,80 @@
+"""Split a raw frame into valid rows and quarantine records with Pandera, never dropping a row silently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+ROW_COLUMN = "x_source_row"
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "row_number": pl.Int64(),
+    "column_name": pl.Utf8(),
+    "check_name": pl.Utf8(),
+    "raw_value": pl.Utf8(),
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Valid rows (still raw text) and one quarantine record per failing (row, column, check)."""
+
+    valid: pl.DataFrame
+    quarantined_rows: pl.DataFrame
+    failures: pl.DataFrame
+
+
+def empty_failures() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
+    """Validate `frame` (which carries a 1-based `x_source_row`) and split it.
+
+    Pandera reports each failure with the positional index of the row; that is mapped back to the source row
+    number so that the quarantine names file, row, column, check and the raw value.
+    """
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+    else:
+        return Split(frame, frame.clear(), empty_failures())
+    positions = cases.filter(pl.col("index").is_not_null())
+    unlocated = cases.filter(pl.col("index").is_null())
+    if unlocated.height:
+        # A schema-level failure (e.g. a wrong dtype) cannot be pinned to rows: it is a file-level error.
+        first = unlocated.row(0, named=True)
+        raise FileLevelError(str(first["column"]), str(first["check"]), str(first["failure_case"]))
+    rows = frame.with_row_index("__position")
+    failures = (
+        positions.select(
+            pl.col("index").cast(pl.UInt32).alias("__position"),
+            pl.col("column").cast(pl.Utf8).alias("column_name"),
+            pl.col("check").cast(pl.Utf8).alias("check_name"),
+            pl.col("failure_case").cast(pl.Utf8).alias("raw_value"),
+        )
+        .join(rows.select("__position", ROW_COLUMN), on="__position", how="left")
+        .select(pl.col(ROW_COLUMN).alias("row_number"), "column_name", "check_name", "raw_value")
+        .unique()
+        .sort("row_number", "column_name", "check_name")
+    )
+    bad = positions.get_column("index").cast(pl.UInt32).unique()
+    is_bad = pl.col("__position").is_in(bad.implode())
+    return Split(
+        valid=rows.filter(~is_bad).drop("__position"),
+        quarantined_rows=rows.filter(is_bad).drop("__position"),
+        failures=failures,
+    )
+
+
+class FileLevelError(Exception):
+    """A failure that concerns a whole file (a missing column, an unreadable file)."""
+
+    def __init__(self, column: str | None, check: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.check = check
+        self.message = message

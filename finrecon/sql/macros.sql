@@ -1,0 +1,22 @@
+-- Shared macros: the PO-resolution rules of DESIGN §4, defined once and used by every model.
+
+-- A tag key for comparison: case-insensitive, ignoring '-', '_', '.' and whitespace ("PO-Number" = "po_number").
+create or replace temp macro normalize_tag_key(tag_key) as
+    regexp_replace(lower(tag_key), '[-_.\s]', '', 'g');
+
+-- Trim, upper-case, keep only A-Z and 0-9.
+create or replace temp macro po_alnum(value) as
+    regexp_replace(upper(trim(value)), '[^A-Z0-9]', '', 'g');
+
+-- A PO number for comparison: po_alnum, then the default prefix for an all-digit value; NULL when nothing is left.
+create or replace temp macro normalize_po_number(value, default_prefix) as
+    case
+        when po_alnum(value) = '' then null
+        when default_prefix is not null and regexp_full_match(po_alnum(value), '[0-9]+')
+            then po_alnum(default_prefix) || po_alnum(value)
+        else po_alnum(value)
+    end;
+
+-- Tags (JSON object text) as a map of text values; a key without a value reads as 'true' (FOCUS KeyValueFormat).
+create or replace temp macro tags_map(tags) as
+    json_transform(tags, '"MAP(VARCHAR, VARCHAR)"');

@@ -1,0 +1,102 @@
+-- grain: one row per ERP purchase order for this run's as_of (history across as_of dates: see publish)
+-- consumed = Σ BilledCost of the PO's valid charges up to as_of in the PO currency; burn rate = consumption
+-- of the trailing window (as_of − N + 1 … as_of, N = report.trailing_days, default 30) ÷ N
+with consumption as (
+    select
+        po_number,
+        sum(consumed_amount) as converted_amount,
+        count(*) filter (where fx_rate is null) as fx_missing_days,
+        min(charge_date) filter (where fx_rate is null) as first_fx_missing_date,
+        min(billing_currency) filter (where fx_rate is null) as fx_missing_currency,
+        coalesce(sum(consumed_amount) filter (
+            where charge_date > getvariable('as_of') - getvariable('trailing_days')
+        ), 0) as trailing_consumed_amount,
+        sum(charge_count) as charge_count,
+        min(charge_date) as first_charge_date,
+        max(charge_date) as last_charge_date
+    from int_po_consumption
+    group by po_number
+),
+
+measured as (
+    select
+        stg_erp__po_headers.*,
+        coalesce(consumption.fx_missing_days, 0) > 0 as fx_missing,
+        case
+            when coalesce(consumption.fx_missing_days, 0) = 0 then coalesce(consumption.converted_amount, 0)
+        end as consumed_amount,
+        case
+            when coalesce(consumption.fx_missing_days, 0) = 0 then coalesce(consumption.trailing_consumed_amount, 0)
+        end as trailing_consumed_amount,
+        consumption.first_fx_missing_date,
+        consumption.fx_missing_currency,
+        coalesce(consumption.charge_count, 0) as charge_count,
+        consumption.first_charge_date,
+        consumption.last_charge_date
+    from stg_erp__po_headers
+    left join consumption on consumption.po_number = stg_erp__po_headers.po_number
+),
+
+rated as (
+    select
+        *,
+        total_amount - consumed_amount as remaining_amount,
+        consumed_amount / nullif(total_amount, 0) as consumed_ratio,
+        trailing_consumed_amount / getvariable('trailing_days') as burn_rate_daily
+    from measured
+),
+
+projected as (
+    select
+        *,
+        case
+            -- NULL when not burning, or when exhaustion lies more than a century away
+            when burn_rate_daily > 0 and remaining_amount / burn_rate_daily <= 36500
+                then getvariable('as_of') + cast(greatest(ceil(remaining_amount / burn_rate_daily), 0) as integer)
+        end as projected_exhaustion_date
+    from rated
+)
+
+select
+    -- keys
+    getvariable('as_of') as as_of,
+    po_number,
+    vendor_id,
+    vendor_name,
+    po_type,
+    cost_center,
+    status as po_status,
+    -- amounts (PO currency)
+    currency as po_currency,
+    total_amount as committed_amount,
+    consumed_amount,
+    remaining_amount,
+    consumed_ratio,
+    trailing_consumed_amount,
+    burn_rate_daily,
+    -- dates
+    projected_exhaustion_date,
+    valid_from,
+    valid_to,
+    projected_exhaustion_date <= valid_to as exhausts_before_valid_to,
+    first_charge_date,
+    last_charge_date,
+    charge_count,
+    -- state
+    case
+        when fx_missing then 'fx_missing'
+        else coalesce(
+            (
+                select cast(cast(round(max(cfg_burn_thresholds.threshold) * 100) as integer) as varchar)
+                from cfg_burn_thresholds
+                where projected.consumed_ratio >= cfg_burn_thresholds.threshold
+            ),
+            'ok'
+        )
+    end as threshold_state,
+    case
+        when fx_missing then
+            'no FX rate ' || fx_missing_currency || '->' || currency || ' on or before ' || first_fx_missing_date
+    end as error
+from projected
+order by po_number

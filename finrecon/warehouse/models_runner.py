@@ -1,0 +1,69 @@
+"""A small runner for the SQL models in `finrecon/sql`: layered staging → intermediate → marts, one model per
+file named for what it holds, run in dependency order (dependencies found by name within a layer).
+
+Staging models become temporary views, intermediate models temporary tables, marts tables in the database
+being published.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from graphlib import TopologicalSorter
+from pathlib import Path
+
+import duckdb
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+LAYERS = ("staging", "intermediate", "marts")
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str
+    sql: str
+
+    @property
+    def grain(self) -> str:
+        """The model's first comment line, which states its grain."""
+        first = self.sql.lstrip().splitlines()[0]
+        return first.removeprefix("--").strip()
+
+
+def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Every model, layer by layer, each layer in dependency order."""
+    ordered: list[Model] = []
+    for layer in LAYERS:
+        models = {p.stem: Model(p.stem, layer, p.read_text(encoding="utf-8")) for p in sorted((sql_dir / layer).glob("*.sql"))}
+        graph = {name: _references(model.sql, set(models) - {name}) for name, model in models.items()}
+        ordered += [models[name] for name in TopologicalSorter(graph).static_order()]
+    return ordered
+
+
+def _references(sql: str, candidates: set[str]) -> set[str]:
+    code = _COMMENT.sub("", sql)
+    return {name for name in candidates if re.search(rf"\b{re.escape(name)}\b", code)}
+
+
+def run_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
+    con.execute((sql_dir / "macros.sql").read_text(encoding="utf-8"))
+
+
+def run_model(con: duckdb.DuckDBPyConnection, model: Model, target_catalog: str) -> None:
+    body = model.sql.strip().rstrip(";")
+    if model.layer == "staging":
+        statement = f"create or replace temp view {model.name} as\n{body}"
+    elif model.layer == "intermediate":
+        statement = f"create or replace temp table {model.name} as\n{body}"
+    else:
+        statement = f'create or replace table "{target_catalog}".main.{model.name} as\n{body}'
+    try:
+        con.execute(statement)
+    except duckdb.Error as err:
+        raise ModelError(f"model {model.layer}/{model.name}.sql failed: {err}") from err
+
+
+class ModelError(RuntimeError):
+    """A SQL model failed; the message names the file."""

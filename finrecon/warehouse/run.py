@@ -1,0 +1,237 @@
+"""One nightly run's bookkeeping: plan which inputs need landing, record what landing did, keep the books.
+
+This is where "nothing lost" and "idempotent" are enforced: a file whose bytes and landing rules have not
+changed is not read again; a changed file replaces exactly its own parts; a removed file takes its parts with
+it; and every read row and unit of cost is accounted for as loaded or quarantined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from finrecon.connectors.focus_files import discover
+from finrecon.models.config import Config, FocusFilesSource
+from finrecon.warehouse import lake
+from finrecon.warehouse.landing import Books, FileLanding, Fingerprint, file_key, fingerprint
+from finrecon.warehouse.state import State
+
+# Bump when landing would produce different rows from the same bytes (parsing, typing, lake layout).
+LANDING_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    source: FocusFilesSource
+    path: Path
+    relative_path: str
+    file_key: str
+    fingerprint: Fingerprint
+    signature: str
+    needs_landing: bool
+
+
+@dataclass(frozen=True)
+class RemovedFile:
+    source: str
+    file_path: str
+    file_key: str
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def landing_signature(source: FocusFilesSource) -> str:
+    settings = json.dumps({"source": source.model_dump(mode="json", exclude={"path"}), "v": LANDING_VERSION})
+    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+
+
+def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[RemovedFile]]:
+    """Every input file with whether it must be (re)landed, and the previously landed files now gone."""
+    known = {row["file_key"]: row for row in state.rows("select * from input_files")}
+    planned: list[PlannedFile] = []
+    for source in config.sources:
+        folder = config.resolve(source.path)
+        signature = landing_signature(source)
+        for path in discover(folder):
+            relative = path.relative_to(folder).as_posix()
+            key = file_key(source.name, relative)
+            previous = known.get(key)
+            stat = path.stat()
+            quick_same = (
+                previous is not None
+                and previous["status"] == "landed"
+                and previous["landing_signature"] == signature
+                and previous["size_bytes"] == stat.st_size
+                and previous["mtime_ns"] == stat.st_mtime_ns
+            )
+            if quick_same and previous is not None:
+                print_ = Fingerprint(stat.st_size, stat.st_mtime_ns, str(previous["sha256"]))
+                planned.append(PlannedFile(source, path, relative, key, print_, signature, False))
+                continue
+            print_ = fingerprint(path)
+            unchanged = (
+                previous is not None
+                and previous["status"] == "landed"
+                and previous["landing_signature"] == signature
+                and previous["sha256"] == print_.sha256
+            )
+            planned.append(PlannedFile(source, path, relative, key, print_, signature, not unchanged))
+    seen = {p.file_key for p in planned}
+    removed = [
+        RemovedFile(str(row["source"]), str(row["file_path"]), key) for key, row in known.items() if key not in seen
+    ]
+    return planned, removed
+
+
+def _books_row(books: Books) -> dict[str, float | int]:
+    return {
+        "rows_read": books.rows_read,
+        "rows_loaded": books.rows_loaded,
+        "rows_quarantined": books.rows_quarantined,
+        "billed_read": books.billed_read,
+        "billed_loaded": books.billed_loaded,
+        "billed_quarantined": books.billed_quarantined,
+        "effective_read": books.effective_read,
+        "effective_loaded": books.effective_loaded,
+        "effective_quarantined": books.effective_quarantined,
+    }
+
+
+class RunBook:
+    """Records a run's landings in the state file, one transaction per file."""
+
+    def __init__(self, state: State, run_id: str, as_of_requested: object = None) -> None:
+        self.state = state
+        self.run_id = run_id
+        state.con.execute(
+            "insert into runs (run_id, started_at, status) values (?, ?, 'running')",
+            [run_id, datetime.now(UTC)],
+        )
+
+    def _run_file(self, source: str, file_path: str, status: str, books: Books, error: str | None) -> None:
+        row = {"run_id": self.run_id, "source": source, "file_path": file_path, "status": status, **_books_row(books)}
+        row["error"] = error
+        self.state.insert_frame("run_files", pl.DataFrame([row], infer_schema_length=None))
+
+    def _replace_quarantine(self, landing: FileLanding) -> None:
+        self.state.con.execute("delete from quarantine where file_key = ?", [landing.file_key])
+        failures = landing.failures.with_columns(
+            pl.lit(self.run_id).alias("run_id"),
+            pl.lit(landing.source).alias("source"),
+            pl.lit(landing.file_path).alias("file_path"),
+            pl.lit(landing.file_key).alias("file_key"),
+            pl.lit(landing.error, dtype=pl.Utf8).alias("message"),
+        )
+        self.state.insert_frame("quarantine", failures)
+
+    def record_landing(self, landing: FileLanding, planned: PlannedFile | None) -> None:
+        """Switch the file's current parts and quarantine to this landing (or keep the last good parts)."""
+        with self.state.transaction() as con:
+            self._replace_quarantine(landing)
+            if planned is not None:
+                if landing.status == "landed":
+                    con.execute("delete from lake_parts where file_key = ?", [landing.file_key])
+                    parts = pl.DataFrame(
+                        [
+                            {
+                                "file_key": landing.file_key,
+                                "part_path": p.path,
+                                "provider": p.provider,
+                                "billing_period": p.billing_period,
+                                "row_count": p.rows,
+                                "billed_cost": p.billed_cost,
+                                "effective_cost": p.effective_cost,
+                                "run_id": self.run_id,
+                            }
+                            for p in landing.parts
+                        ],
+                        infer_schema_length=None,
+                    )
+                    self.state.insert_frame("lake_parts", parts)
+                self._upsert_input(landing, planned)
+            self._run_file(landing.source, landing.file_path, landing.status, landing.books, landing.error)
+
+    def _upsert_input(self, landing: FileLanding, planned: PlannedFile) -> None:
+        self.state.con.execute("delete from input_files where file_key = ?", [landing.file_key])
+        landed = landing.status == "landed"
+        row = {
+            "source": landing.source,
+            "file_path": landing.file_path,
+            "file_key": landing.file_key,
+            "size_bytes": planned.fingerprint.size_bytes,
+            "mtime_ns": planned.fingerprint.mtime_ns,
+            # a failed file is never "unchanged": it is read again on the next run
+            "sha256": planned.fingerprint.sha256 if landed else None,
+            "landing_signature": planned.signature,
+            "status": landing.status,
+            "landed_run_id": self.run_id,
+            **_books_row(landing.books),
+            "error": landing.error,
+        }
+        self.state.insert_frame("input_files", pl.DataFrame([row], infer_schema_length=None))
+
+    def record_unchanged(self, planned: PlannedFile) -> None:
+        """An unchanged file: nothing read; its standing landing's books are repeated for the record."""
+        row = self.state.rows("select * from input_files where file_key = ?", [planned.file_key])[0]
+        books = Books(**{k: row[k] for k in _books_row(Books())})
+        self._run_file(planned.source.name, planned.relative_path, "unchanged", books, None)
+
+    def record_removed(self, removed: RemovedFile) -> None:
+        with self.state.transaction() as con:
+            for table in ("lake_parts", "quarantine", "input_files"):
+                con.execute(f"delete from {table} where file_key = ?", [removed.file_key])
+            self._run_file(removed.source, removed.file_path, "removed", Books(), None)
+
+    def current_parts(self) -> list[str]:
+        return [str(r["part_path"]) for r in self.state.rows("select part_path from lake_parts order by part_path")]
+
+    def collect_garbage(self, lake_root: Path) -> list[str]:
+        return lake.remove_unlisted(lake_root, set(self.current_parts()))
+
+    def totals(self) -> dict[str, float | int]:
+        """This run's books over the files it read (landed or failed)."""
+        row = self.state.rows(
+            """
+            select
+                count(*) as files_total,
+                count(*) filter (where status = 'landed') as files_landed,
+                count(*) filter (where status = 'unchanged') as files_unchanged,
+                count(*) filter (where status = 'failed') as files_failed,
+                count(*) filter (where status = 'removed') as files_removed,
+                coalesce(sum(rows_read) filter (where status in ('landed', 'failed')), 0) as rows_read,
+                coalesce(sum(rows_loaded) filter (where status in ('landed', 'failed')), 0) as rows_loaded,
+                coalesce(sum(rows_quarantined) filter (where status in ('landed', 'failed')), 0) as rows_quarantined,
+                coalesce(sum(billed_read) filter (where status in ('landed', 'failed')), 0) as billed_read,
+                coalesce(sum(billed_loaded) filter (where status in ('landed', 'failed')), 0) as billed_loaded,
+                coalesce(sum(billed_quarantined) filter (where status in ('landed', 'failed')), 0) as billed_quarantined,
+                coalesce(sum(effective_read) filter (where status in ('landed', 'failed')), 0) as effective_read,
+                coalesce(sum(effective_loaded) filter (where status in ('landed', 'failed')), 0) as effective_loaded,
+                coalesce(sum(effective_quarantined) filter (where status in ('landed', 'failed')), 0)
+                    as effective_quarantined
+            from run_files
+            where run_id = ? and source <> 'erp'
+            """,
+            [self.run_id],
+        )[0]
+        return row
+
+    def failed_files(self) -> list[dict[str, object]]:
+        return self.state.rows(
+            "select source, file_path, error from run_files where run_id = ? and status = 'failed'", [self.run_id]
+        )
+
+    def finish(self, status: str, as_of: object, extra: dict[str, object] | None = None, message: str | None = None) -> None:
+        values: dict[str, object] = {**self.totals(), **(extra or {})}
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        self.state.con.execute(
+            f"update runs set {assignments}, status = ?, as_of = ?, finished_at = ?, message = ? where run_id = ?",
+            [*values.values(), status, as_of, datetime.now(UTC), message, self.run_id],
+        )

@@ -1,0 +1,138 @@
+"""The pipeline's own state file (DuckDB): which inputs are landed, which lake parts are current, the
+quarantine, run history and PO-burn history. Analysts never open it, so the pipeline can write it at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+SCHEMA = """
+create table if not exists input_files (
+    source varchar not null,
+    file_path varchar not null,
+    file_key varchar primary key,
+    size_bytes bigint,
+    mtime_ns bigint,
+    sha256 varchar,
+    landing_signature varchar,
+    status varchar not null,          -- landed | failed
+    landed_run_id varchar,
+    rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
+    billed_read double, billed_loaded double, billed_quarantined double,
+    effective_read double, effective_loaded double, effective_quarantined double,
+    error varchar
+);
+create table if not exists lake_parts (
+    file_key varchar not null,
+    part_path varchar primary key,
+    provider varchar not null,
+    billing_period varchar not null,
+    row_count bigint not null,
+    billed_cost double not null,
+    effective_cost double not null,
+    run_id varchar not null
+);
+create table if not exists quarantine (
+    run_id varchar not null,
+    source varchar not null,
+    file_path varchar not null,
+    file_key varchar not null,
+    row_number bigint,
+    column_name varchar,
+    check_name varchar not null,
+    raw_value varchar,
+    message varchar
+);
+create table if not exists runs (
+    run_id varchar primary key,
+    started_at timestamptz not null,
+    finished_at timestamptz,
+    as_of date,
+    status varchar not null,          -- running | succeeded | failed
+    files_total integer, files_landed integer, files_unchanged integer, files_failed integer,
+    files_removed integer,
+    rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
+    billed_read double, billed_loaded double, billed_quarantined double,
+    effective_read double, effective_loaded double, effective_quarantined double,
+    published_charge_rows bigint, published_billed_cost double, published_effective_cost double,
+    message varchar
+);
+create table if not exists run_files (
+    run_id varchar not null,
+    source varchar not null,
+    file_path varchar not null,
+    status varchar not null,          -- landed | unchanged | failed | removed
+    rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
+    billed_read double, billed_loaded double, billed_quarantined double,
+    effective_read double, effective_loaded double, effective_quarantined double,
+    error varchar
+);
+"""
+
+
+class StateLockedError(RuntimeError):
+    """Another process holds the state file: most likely another run is in progress."""
+
+
+class State:
+    """A thin, explicit API over the state file; every write that must be atomic is one transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.con = con
+        self.path = path
+        self.catalog = str(con.execute("select current_database()").fetchall()[0][0])
+
+    @classmethod
+    def open(cls, path: Path, memory_limit: str | None = None, temp_directory: Path | None = None) -> State:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        settings: dict[str, Any] = {}
+        if memory_limit:
+            settings["memory_limit"] = memory_limit
+        if temp_directory:
+            settings["temp_directory"] = str(temp_directory)
+        try:
+            con = duckdb.connect(str(path), config=settings)
+        except duckdb.IOException as err:
+            if "lock" in str(err).lower():
+                raise StateLockedError(f"state file {path} is in use by another process (is a run in progress?)") from None
+            raise
+        con.execute(SCHEMA)
+        return cls(con, path)
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("begin transaction")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        self.con.execute("commit")
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self.con.execute(sql, params or [])
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        return self.con.sql(sql, params=params or []).pl()
+
+    def insert_frame(self, table: str, frame: pl.DataFrame) -> None:
+        """Append a polars frame whose columns are a subset of `table`'s, matched by name."""
+        if frame.height == 0:
+            return
+        self.con.register("__incoming", frame.to_arrow())
+        try:
+            columns = ", ".join(f'"{c}"' for c in frame.columns)
+            self.con.execute(f"insert into {table} ({columns}) select {columns} from __incoming")
+        finally:
+            self.con.unregister("__incoming")
