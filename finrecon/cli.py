@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,12 +17,15 @@ from rich.table import Table
 from finrecon.models.config import Config, ConfigError, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
-err_console = Console(stderr=True)
+# Wide enough for the summary tables when the output is a file or a pipe (Rich would assume 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML config (default: $FINRECON_CONFIG, else the bundled fixtures)."),
+    typer.Option(
+        "--config", "-c", help="TOML config (default: $FINRECON_CONFIG, else the bundled fixtures)."
+    ),
 ]
 
 EXIT_FILES_FAILED = 1
@@ -49,7 +54,9 @@ def _parse_date(value: str | None) -> date | None:
 @app.command()
 def run(
     config: ConfigOption = None,
-    as_of: Annotated[str | None, typer.Option(help="Reconciliation date YYYY-MM-DD (default: last charge date).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Reconciliation date YYYY-MM-DD (default: last charge date).")
+    ] = None,
 ) -> None:
     """Run the nightly flow: land, validate, model, publish; then print the summary."""
     loaded = _config_or_exit(config)
@@ -101,11 +108,25 @@ def validate(config: ConfigOption = None) -> None:
             problem = checked.error if isinstance(checked, FileLanding) else None
             failures += problem is not None
             b = checked.books
-            table.add_row(source.name, relative, str(b.rows_read), str(b.rows_loaded), str(b.rows_quarantined), problem or "")
+            table.add_row(
+                source.name,
+                relative,
+                str(b.rows_read),
+                str(b.rows_loaded),
+                str(b.rows_quarantined),
+                problem or "",
+            )
     for landing in load_erp(loaded).landings:
         b = landing.books
         failures += landing.error is not None
-        table.add_row("erp", landing.file_path, str(b.rows_read), str(b.rows_loaded), str(b.rows_quarantined), landing.error or "")
+        table.add_row(
+            "erp",
+            landing.file_path,
+            str(b.rows_read),
+            str(b.rows_loaded),
+            str(b.rows_quarantined),
+            landing.error or "",
+        )
     console.print(table)
     if failures:
         raise typer.Exit(EXIT_FILES_FAILED)
@@ -113,7 +134,9 @@ def validate(config: ConfigOption = None) -> None:
 
 @app.command()
 def sql(
-    query: Annotated[str | None, typer.Argument(help="One query to run; without it, an interactive prompt.")] = None,
+    query: Annotated[
+        str | None, typer.Argument(help="One query to run; without it, an interactive prompt.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Open the published database read-only: run one query, or read queries from a prompt."""
@@ -157,10 +180,8 @@ def _prompt(con: duckdb.DuckDBPyConnection) -> None:
             return
         buffer += line + "\n"
         if buffer.rstrip().endswith(";"):
-            try:
+            with contextlib.suppress(typer.Exit):  # the error is printed; keep the prompt
                 _print_query(con, buffer)
-            except typer.Exit:
-                pass
             buffer = ""
 
 

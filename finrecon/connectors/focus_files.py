@@ -10,7 +10,9 @@ from finrecon.connectors._files import file_format, read_as_text
 from finrecon.models.focus import COLUMN_ALIASES, FOCUS_COLUMNS
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
 
-_CANONICAL = {name.lower(): name for name in FOCUS_COLUMNS} | {k.lower(): v for k, v in COLUMN_ALIASES.items()}
+_CANONICAL = {name.lower(): name for name in FOCUS_COLUMNS} | {
+    k.lower(): v for k, v in COLUMN_ALIASES.items()
+}
 
 
 def discover(folder: Path) -> list[Path]:
@@ -18,7 +20,9 @@ def discover(folder: Path) -> list[Path]:
     found = [
         p
         for p in folder.rglob("*")
-        if p.is_file() and file_format(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if p.is_file()
+        and file_format(p)
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     ]
     return sorted(found)
 

@@ -17,7 +17,7 @@ from finrecon.models.config import Config, load_config
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
 from finrecon.warehouse.erp_landing import ErpData, load_erp
-from finrecon.warehouse.landing import FileLanding, land_focus_file
+from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_focus_file
 from finrecon.warehouse.run import PlannedFile, RunBook, new_run_id, plan_inputs
 from finrecon.warehouse.state import State
 
@@ -45,29 +45,52 @@ def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="land-file", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE)
+@task(
+    name="land-file",
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_retry_on_io,
+    cache_policy=NO_CACHE,
+)
 def land_file(planned: PlannedFile, lake_root: Path, run_id: str, max_failure_ratio: float) -> FileLanding:
-    landing = land_focus_file(
-        planned.path,
-        source=planned.source.name,
-        relative_path=planned.relative_path,
-        null_values=planned.source.null_values,
-        lake_root=lake_root,
-        run_id=run_id,
-        max_failure_ratio=max_failure_ratio,
-    )
     logger = get_run_logger()
+    try:
+        landing = land_focus_file(
+            planned.path,
+            source=planned.source.name,
+            relative_path=planned.relative_path,
+            null_values=planned.source.null_values,
+            lake_root=lake_root,
+            run_id=run_id,
+            max_failure_ratio=max_failure_ratio,
+        )
+    except (OSError, ReconciliationError):
+        raise  # retried, or a broken identity that must stop the run
+    except Exception as err:
+        # One file the code cannot handle must not take the night down: it fails alone, loudly.
+        logger.exception("%s: unexpected error", planned.relative_path)
+        landing = failed_landing(planned.source.name, planned.relative_path, f"{type(err).__name__}: {err}")
     b = landing.books
     if landing.status == "failed":
         logger.warning("%s failed: %s", planned.relative_path, landing.error)
     else:
         logger.info(
-            "%s: read %d, loaded %d, quarantined %d rows", planned.relative_path, b.rows_read, b.rows_loaded, b.rows_quarantined
+            "%s: read %d, loaded %d, quarantined %d rows",
+            planned.relative_path,
+            b.rows_read,
+            b.rows_loaded,
+            b.rows_quarantined,
         )
     return landing
 
 
-@task(name="load-erp", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE)
+@task(
+    name="load-erp",
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_retry_on_io,
+    cache_policy=NO_CACHE,
+)
 def load_erp_extract(config: Config) -> ErpData:
     return load_erp(config)
 
@@ -79,7 +102,13 @@ def build_marts(
     return publish.build(state, config, book.current_parts(), erp, run_id, as_of)
 
 
-@task(name="publish", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE)
+@task(
+    name="publish",
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_retry_on_io,
+    cache_policy=NO_CACHE,
+)
 def publish_database(state: State, config: Config, result: publish.BuildResult) -> Path:
     return publish.swap_in(state, config, result)
 
@@ -141,6 +170,8 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
     finally:
         state.close()
     summary = read_summary(path)
-    create_markdown_artifact(markdown=to_markdown(summary), key="finrecon-nightly-summary", description="Nightly run")
+    create_markdown_artifact(
+        markdown=to_markdown(summary), key="finrecon-nightly-summary", description="Nightly run"
+    )
     logger.info("run %s published %s", run_id, path)
     return RunOutcome(run_id, path, summary, failed)

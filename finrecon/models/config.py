@@ -71,6 +71,14 @@ class TagsConfig(_Strict):
     po_keys: list[str] = ["po", "po_number", "purchase_order", "po_id"]
     po_default_prefix: str | None = None
 
+    @field_validator("po_default_prefix")
+    @classmethod
+    def _has_letter(cls, prefix: str | None) -> str | None:
+        # An all-digit prefix would make normalisation non-idempotent ("45" + "1001" is again all digits).
+        if prefix is not None and not any(c.isascii() and c.isalpha() for c in prefix):
+            raise ValueError("must contain at least one letter A-Z")
+        return prefix
+
     @field_validator("po_keys")
     @classmethod
     def _non_empty(cls, keys: list[str]) -> list[str]:

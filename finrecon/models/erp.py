@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import pandera.polars as pa
 import polars as pl
@@ -31,7 +32,7 @@ def normalize_status(word: str) -> str:
     return re.sub(r"[\s_\-]+", " ", word.strip().lower())
 
 
-def status_map(overrides: dict[str, PoStatus]) -> dict[str, PoStatus]:
+def status_map(overrides: Mapping[str, PoStatus]) -> dict[str, PoStatus]:
     merged = dict(DEFAULT_STATUS_MAP)
     merged.update({normalize_status(k): v for k, v in overrides.items()})
     return merged
@@ -44,7 +45,9 @@ def _status_expr(column: str, mapping: dict[str, PoStatus]) -> pl.Expr:
 
 def _known_status(mapping: dict[str, PoStatus]) -> pa.Check:
     def check(data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col(data.key).is_null() | _status_expr(data.key, mapping).is_not_null())
+        return data.lazyframe.select(
+            pl.col(data.key).is_null() | _status_expr(data.key, mapping).is_not_null()
+        )
 
     return pa.Check(check, name="is_known_po_status")
 
@@ -139,7 +142,9 @@ def fx_rates_schema() -> pa.DataFrameSchema:
             "rate_date": pa.Column(pl.Utf8, checks=[checks.is_date()], nullable=False),
             "from_currency": pa.Column(pl.Utf8, checks=currency, nullable=False),
             "to_currency": pa.Column(pl.Utf8, checks=currency, nullable=False),
-            "rate": pa.Column(pl.Utf8, checks=[checks.is_decimal(), checks.above(0, "is_positive")], nullable=False),
+            "rate": pa.Column(
+                pl.Utf8, checks=[checks.is_decimal(), checks.above(0, "is_positive")], nullable=False
+            ),
         },
         unique=["rate_date", "from_currency", "to_currency"],
         strict=False,

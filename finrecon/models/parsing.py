@@ -25,7 +25,9 @@ def decimal_expr(column: str) -> pl.Expr:
 def timestamp_expr(column: str) -> pl.Expr:
     """ISO-8601-like text (space or T, optional fraction, Z or offset, or a bare date) to naive UTC."""
     text = pl.col(column).str.strip_chars().str.replace("T", " ").str.replace(r"Z$", "")
-    parsed = [text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us") for fmt in _TIMESTAMP_FORMATS]
+    parsed = [
+        text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us") for fmt in _TIMESTAMP_FORMATS
+    ]
     return pl.coalesce(parsed).dt.replace_time_zone(None)
 
 

@@ -92,7 +92,17 @@ def _pct(value: float | None) -> str:
 
 def _tables(summary: Summary) -> list[Table]:
     coverage = Table(title="PO coverage by provider (Σ EffectiveCost; billed in the last two columns)")
-    for name in ("provider", "currency", "effective", "valid PO", "invalid PO", "untagged", "coverage", "billed", "billed cov."):
+    for name in (
+        "provider",
+        "currency",
+        "effective",
+        "valid PO",
+        "invalid PO",
+        "untagged",
+        "coverage",
+        "billed",
+        "billed cov.",
+    ):
         coverage.add_column(name, justify="left" if name in ("provider", "currency") else "right")
     for r in summary.coverage:
         coverage.add_row(
@@ -101,7 +111,18 @@ def _tables(summary: Summary) -> list[Table]:
             _money(r["billed_cost"]), _pct(r["billed_coverage_ratio"]),
         )  # fmt: skip
     burning = Table(title="POs burning fastest")
-    for name in ("PO", "vendor", "cur.", "committed", "consumed", "used", "burn/day", "exhausted by", "valid to", "state"):
+    for name in (
+        "PO",
+        "vendor",
+        "cur.",
+        "committed",
+        "consumed",
+        "used",
+        "burn/day",
+        "exhausted by",
+        "valid to",
+        "state",
+    ):
         burning.add_column(name)
     for r in summary.burning:
         burning.add_row(
@@ -110,7 +131,17 @@ def _tables(summary: Summary) -> list[Table]:
             str(r["projected_exhaustion_date"] or "—"), str(r["valid_to"]), r["threshold_state"],
         )  # fmt: skip
     commitments = Table(title="Commitment utilisation")
-    for name in ("provider", "commitment", "type", "month", "used", "unused", "utilisation", "coverage", "funded by"):
+    for name in (
+        "provider",
+        "commitment",
+        "type",
+        "month",
+        "used",
+        "unused",
+        "utilisation",
+        "coverage",
+        "funded by",
+    ):
         commitments.add_column(name)
     for r in summary.commitments:
         commitments.add_row(
@@ -142,19 +173,36 @@ def render(summary: Summary, console: Console | None = None) -> None:
 def to_markdown(summary: Summary) -> str:
     """The same summary as Markdown, for the Prefect run artifact."""
     lines = [f"# Nightly reconciliation {summary.run['as_of']}", "", books_line(summary.run), ""]
-    lines += ["## Coverage by provider", "", "| provider | currency | effective | valid PO | coverage |", "|---|---|---:|---:|---:|"]
+    lines += [
+        "## Coverage by provider",
+        "",
+        "| provider | currency | effective | valid PO | coverage |",
+        "|---|---|---:|---:|---:|",
+    ]
     lines += [
         f"| {r['provider_name']} | {r['billing_currency']} | {_money(r['effective_cost'])} | "
         f"{_money(r['valid_po_cost'])} | {_pct(r['coverage_ratio'])} |"
         for r in summary.coverage
     ]
-    lines += ["", "## POs burning fastest", "", "| PO | vendor | consumed | used | exhausted by | state |", "|---|---|---:|---:|---|---|"]
+    lines += [
+        "",
+        "## POs burning fastest",
+        "",
+        "| PO | vendor | consumed | used | exhausted by | state |",
+        "|---|---|---:|---:|---|---|",
+    ]
     lines += [
         f"| {r['po_number']} | {r['vendor_name']} | {_money(r['consumed_amount'])} {r['po_currency']} | "
         f"{_pct(r['consumed_ratio'])} | {r['projected_exhaustion_date'] or '—'} | {r['threshold_state']} |"
         for r in summary.burning
     ]
-    lines += ["", "## Commitment utilisation", "", "| commitment | month | used | unused | utilisation |", "|---|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Commitment utilisation",
+        "",
+        "| commitment | month | used | unused | utilisation |",
+        "|---|---|---:|---:|---:|",
+    ]
     lines += [
         f"| {r['commitment_discount_id']} | {r['billing_month']} | {_money(r['used_cost'])} | "
         f"{_money(r['unused_cost'])} | {_pct(r['utilization_ratio'])} |"

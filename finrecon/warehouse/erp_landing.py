@@ -51,19 +51,28 @@ def load_extract(
     key = file_key(ERP_SOURCE, table)
     if path is None:
         books = Books()
-        return ErpExtract(table, _empty(schema, typer), FileLanding(ERP_SOURCE, display_path, key, "landed", books))
+        return ErpExtract(
+            table, _empty(schema, typer), FileLanding(ERP_SOURCE, display_path, key, "landed", books)
+        )
     raw: pl.DataFrame | None = None
     try:
         raw = read_erp_file(path)
         required = [name for name, column in schema.columns.items() if column.required]
         missing = [name for name in required if name not in raw.columns]
         if missing:
-            raise FileLevelError(missing[0], "column_present", f"{display_path}: required column {missing[0]!r} is missing")
+            raise FileLevelError(
+                missing[0], "column_present", f"{display_path}: required column {missing[0]!r} is missing"
+            )
         split = split_valid(raw, schema)
     except FileLevelError as err:
         rows = raw.height if raw is not None else 0
         record = pl.DataFrame(
-            {"row_number": [None], "column_name": [err.column], "check_name": [err.check], "raw_value": [None]},
+            {
+                "row_number": [None],
+                "column_name": [err.column],
+                "check_name": [err.check],
+                "raw_value": [None],
+            },
             schema=empty_failures().schema,
         )
         landing = FileLanding(ERP_SOURCE, display_path, key, "failed", Books(rows, 0, rows), failures=record,

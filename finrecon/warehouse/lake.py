@@ -48,7 +48,12 @@ def write_parts(charges: pl.DataFrame, lake_root: Path, file_key: str, run_id: s
     )
     parts = []
     for (provider, period), group in keyed.group_by("__provider", "__period", maintain_order=True):
-        relative = Path(CHARGES_DIR) / f"provider={provider}" / f"billing_period={period}" / f"{file_key}__{run_id}.parquet"
+        relative = (
+            Path(CHARGES_DIR)
+            / f"provider={provider}"
+            / f"billing_period={period}"
+            / f"{file_key}__{run_id}.parquet"
+        )
         target = lake_root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.tmp")
@@ -78,7 +83,9 @@ def remove_unlisted(lake_root: Path, current: set[str]) -> list[str]:
         if path.is_file() and path.relative_to(lake_root).as_posix() not in current:
             path.unlink()
             removed.append(path.relative_to(lake_root).as_posix())
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+    for folder in sorted(
+        (p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+    ):
         if not any(folder.iterdir()):
             folder.rmdir()
     return removed

@@ -99,7 +99,9 @@ def balance(books: Books, label: str) -> None:
             raise ReconciliationError(f"{label}: {what} read {read} != loaded + quarantined {accounted}")
 
 
-def _failed(source: str, relative: str, key: str, err: FileLevelError, raw: pl.DataFrame | None) -> FileLanding:
+def _failed(
+    source: str, relative: str, key: str, err: FileLevelError, raw: pl.DataFrame | None
+) -> FileLanding:
     rows = raw.height if raw is not None else 0
     billed = _cost_sum(raw, "BilledCost") if raw is not None else 0.0
     effective = _cost_sum(raw, "EffectiveCost") if raw is not None else 0.0
@@ -109,6 +111,12 @@ def _failed(source: str, relative: str, key: str, err: FileLevelError, raw: pl.D
         schema=empty_failures().schema,
     )
     return FileLanding(source, relative, key, "failed", books, failures=record, error=err.message)
+
+
+def failed_landing(source: str, relative_path: str, message: str) -> FileLanding:
+    """A file that could not be processed at all (nothing known of its rows)."""
+    err = FileLevelError(None, "processable", f"{relative_path}: {message}")
+    return _failed(source, relative_path, file_key(source, relative_path), err, None)
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,11 @@ def land_focus_file(
 ) -> FileLanding:
     """Validate one FOCUS file, type its valid rows and write them as lake parts (one per partition)."""
     checked = validate_focus_file(
-        path, source=source, relative_path=relative_path, null_values=null_values, max_failure_ratio=max_failure_ratio
+        path,
+        source=source,
+        relative_path=relative_path,
+        null_values=null_values,
+        max_failure_ratio=max_failure_ratio,
     )
     if isinstance(checked, FileLanding):
         return checked
@@ -186,6 +198,9 @@ def land_focus_file(
     charge_models.canonical_schema().validate(typed)
     parts = write_parts(typed, lake_root, key, run_id) if typed.height else []
     landed_billed = sum(p.billed_cost for p in parts)
-    if not costs_match(landed_billed, checked.books.billed_loaded) or sum(p.rows for p in parts) != checked.books.rows_loaded:
+    if (
+        not costs_match(landed_billed, checked.books.billed_loaded)
+        or sum(p.rows for p in parts) != checked.books.rows_loaded
+    ):
         raise ReconciliationError(f"{relative_path}: lake parts do not add up to the loaded rows and cost")
     return FileLanding(source, relative_path, key, "landed", checked.books, parts, checked.failures)

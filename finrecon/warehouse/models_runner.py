@@ -36,7 +36,10 @@ def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
     """Every model, layer by layer, each layer in dependency order."""
     ordered: list[Model] = []
     for layer in LAYERS:
-        models = {p.stem: Model(p.stem, layer, p.read_text(encoding="utf-8")) for p in sorted((sql_dir / layer).glob("*.sql"))}
+        models = {
+            p.stem: Model(p.stem, layer, p.read_text(encoding="utf-8"))
+            for p in sorted((sql_dir / layer).glob("*.sql"))
+        }
         graph = {name: _references(model.sql, set(models) - {name}) for name, model in models.items()}
         ordered += [models[name] for name in TopologicalSorter(graph).static_order()]
     return ordered

@@ -61,7 +61,9 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
     lake_root = config.resolve(config.warehouse.lake_path)
     if parts:
         files = ", ".join(_sql_text((lake_root / p).as_posix()) for p in parts)
-        state.con.execute(f"create or replace temp view lake_charges as select * from read_parquet([{files}], union_by_name = true)")
+        state.con.execute(
+            f"create or replace temp view lake_charges as select * from read_parquet([{files}], union_by_name = true)"
+        )
     else:
         _register(state, "lake_charges", _empty_lake_charges())
     _register(state, "erp_po_headers", erp.po_headers)
@@ -78,12 +80,21 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
         state,
         "cfg_allocation_rules",
         pl.DataFrame(
-            {"rule_position": range(len(rules)), "rule_name": [r.name for r in rules], "po_number": [r.po for r in rules]},
+            {
+                "rule_position": range(len(rules)),
+                "rule_name": [r.name for r in rules],
+                "po_number": [r.po for r in rules],
+            },
             schema={"rule_position": pl.Int64, "rule_name": pl.Utf8, "po_number": pl.Utf8},
         ),
     )
     conditions = [
-        {"rule_position": i, "match_column": column, "tag_key": column.removeprefix("tag:"), "pattern": pattern}
+        {
+            "rule_position": i,
+            "match_column": column,
+            "tag_key": column.removeprefix("tag:"),
+            "pattern": pattern,
+        }
         for i, rule in enumerate(rules)
         for column, pattern in rule.match.items()
     ]
@@ -92,7 +103,12 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
         "cfg_allocation_conditions",
         pl.DataFrame(
             conditions,
-            schema={"rule_position": pl.Int64, "match_column": pl.Utf8, "tag_key": pl.Utf8, "pattern": pl.Utf8},
+            schema={
+                "rule_position": pl.Int64,
+                "match_column": pl.Utf8,
+                "tag_key": pl.Utf8,
+                "pattern": pl.Utf8,
+            },
         ),
     )
     _register(state, "cfg_burn_thresholds", pl.DataFrame({"threshold": config.alerts.burn_thresholds}))
@@ -116,13 +132,17 @@ def _resolve_as_of(state: State, requested: date | None) -> date:
 def _check_conservation(state: State) -> tuple[int, float, float]:
     """Published charges must equal the lake's current parts, row for row and cent for cent."""
     expected = state.con.execute(
-        f'select coalesce(sum(row_count), 0), coalesce(sum(billed_cost), 0), coalesce(sum(effective_cost), 0) '
+        f"select coalesce(sum(row_count), 0), coalesce(sum(billed_cost), 0), coalesce(sum(effective_cost), 0) "
         f'from "{state.catalog}".main.lake_parts'
     ).fetchall()[0]
     actual = state.con.execute(
         f"select count(*), coalesce(sum(BilledCost), 0), coalesce(sum(EffectiveCost), 0) from {PUBLISH_ALIAS}.main.charges"
     ).fetchall()[0]
-    if int(expected[0]) != int(actual[0]) or not costs_match(expected[1], actual[1]) or not costs_match(expected[2], actual[2]):
+    if (
+        int(expected[0]) != int(actual[0])
+        or not costs_match(expected[1], actual[1])
+        or not costs_match(expected[2], actual[2])
+    ):
         raise ReconciliationError(
             f"published charges (rows {actual[0]}, BilledCost {actual[1]}, EffectiveCost {actual[2]}) do not match "
             f"the lake (rows {expected[0]}, BilledCost {expected[1]}, EffectiveCost {expected[2]})"
@@ -133,7 +153,9 @@ def _check_conservation(state: State) -> tuple[int, float, float]:
 def _keep_po_burn_history(state: State, as_of: date) -> None:
     """po_burn keeps one set of rows per as_of: this run's rows replace that date's, others stay."""
     state_po_burn = f'"{state.catalog}".main.po_burn_history'
-    state.con.execute(f"create table if not exists {state_po_burn} as select * from {PUBLISH_ALIAS}.main.po_burn limit 0")
+    state.con.execute(
+        f"create table if not exists {state_po_burn} as select * from {PUBLISH_ALIAS}.main.po_burn limit 0"
+    )
     with state.transaction() as con:
         con.execute(f"delete from {state_po_burn} where as_of = ?", [as_of])
         con.execute(f"insert into {state_po_burn} by name select * from {PUBLISH_ALIAS}.main.po_burn")
@@ -147,7 +169,9 @@ def building_path(published: Path, run_id: str) -> Path:
     return published.with_name(f".{published.name}.{run_id}.building")
 
 
-def build(state: State, config: Config, parts: list[str], erp: ErpData, run_id: str, as_of: date | None) -> BuildResult:
+def build(
+    state: State, config: Config, parts: list[str], erp: ErpData, run_id: str, as_of: date | None
+) -> BuildResult:
     """Run every model into a new database file beside the published one; the swap is `swap_in`."""
     published = config.resolve(config.warehouse.published_path)
     published.parent.mkdir(parents=True, exist_ok=True)

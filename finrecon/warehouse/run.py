@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,7 +87,9 @@ def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[R
             planned.append(PlannedFile(source, path, relative, key, print_, signature, not unchanged))
     seen = {p.file_key for p in planned}
     removed = [
-        RemovedFile(str(row["source"]), str(row["file_path"]), key) for key, row in known.items() if key not in seen
+        RemovedFile(str(row["source"]), str(row["file_path"]), key)
+        for key, row in known.items()
+        if key not in seen
     ]
     return planned, removed
 
@@ -108,7 +111,7 @@ def _books_row(books: Books) -> dict[str, float | int]:
 class RunBook:
     """Records a run's landings in the state file, one transaction per file."""
 
-    def __init__(self, state: State, run_id: str, as_of_requested: object = None) -> None:
+    def __init__(self, state: State, run_id: str) -> None:
         self.state = state
         self.run_id = run_id
         state.con.execute(
@@ -117,8 +120,8 @@ class RunBook:
         )
 
     def _run_file(self, source: str, file_path: str, status: str, books: Books, error: str | None) -> None:
-        row = {"run_id": self.run_id, "source": source, "file_path": file_path, "status": status, **_books_row(books)}
-        row["error"] = error
+        row: dict[str, object] = {"run_id": self.run_id, "source": source, "file_path": file_path}
+        row |= {"status": status, **_books_row(books), "error": error}
         self.state.insert_frame("run_files", pl.DataFrame([row], infer_schema_length=None))
 
     def _replace_quarantine(self, landing: FileLanding) -> None:
@@ -191,7 +194,10 @@ class RunBook:
             self._run_file(removed.source, removed.file_path, "removed", Books(), None)
 
     def current_parts(self) -> list[str]:
-        return [str(r["part_path"]) for r in self.state.rows("select part_path from lake_parts order by part_path")]
+        return [
+            str(r["part_path"])
+            for r in self.state.rows("select part_path from lake_parts order by part_path")
+        ]
 
     def collect_garbage(self, lake_root: Path) -> list[str]:
         return lake.remove_unlisted(lake_root, set(self.current_parts()))
@@ -225,10 +231,17 @@ class RunBook:
 
     def failed_files(self) -> list[dict[str, object]]:
         return self.state.rows(
-            "select source, file_path, error from run_files where run_id = ? and status = 'failed'", [self.run_id]
+            "select source, file_path, error from run_files where run_id = ? and status = 'failed'",
+            [self.run_id],
         )
 
-    def finish(self, status: str, as_of: object, extra: dict[str, object] | None = None, message: str | None = None) -> None:
+    def finish(
+        self,
+        status: str,
+        as_of: object,
+        extra: Mapping[str, object] | None = None,
+        message: str | None = None,
+    ) -> None:
         values: dict[str, object] = {**self.totals(), **(extra or {})}
         assignments = ", ".join(f"{name} = ?" for name in values)
         self.state.con.execute(

@@ -100,7 +100,9 @@ class State:
             con = duckdb.connect(str(path), config=settings)
         except duckdb.IOException as err:
             if "lock" in str(err).lower():
-                raise StateLockedError(f"state file {path} is in use by another process (is a run in progress?)") from None
+                raise StateLockedError(
+                    f"state file {path} is in use by another process (is a run in progress?)"
+                ) from None
             raise
         con.execute(SCHEMA)
         return cls(con, path)
