@@ -1,0 +1,103 @@
+"""The bundled default (README's first command) on the real public samples: golden figures.
+
+Totals are computed independently from the fixture files with DuckDB's own readers; the PO figures come from
+the fixture derivation (data/fixtures/README.md), which tagged known rows.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import duckdb
+import pytest
+from support import query, run_flow
+
+from finrecon.models.config import DEFAULT_CONFIG_TOML, PROJECT_ROOT
+
+FIXTURES = PROJECT_ROOT / "data" / "fixtures" / "focus"
+
+
+def fixture_totals() -> dict[str, tuple[int, float]]:
+    con = duckdb.connect()
+    csvs = ", ".join(f"'{p.as_posix()}'" for p in sorted(FIXTURES.glob("*.csv*")))
+    sql = f"""
+        select ProviderName, count(*), sum(BilledCost::double) from (
+            select ProviderName, BilledCost from read_csv([{csvs}], all_varchar = true, union_by_name = true,
+                                                          nullstr = ['NULL', ''])
+            union all
+            select ProviderName, BilledCost::varchar from read_parquet('{(FIXTURES / "azure_focus_1.0_2024-09.parquet").as_posix()}')
+        ) group by 1
+    """
+    return {name: (rows, cost) for name, rows, cost in con.execute(sql).fetchall()}
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Path:
+    root = tmp_path_factory.mktemp("bundled")
+    text = DEFAULT_CONFIG_TOML.replace(
+        '"data/fixtures', f'"{(PROJECT_ROOT / "data" / "fixtures").as_posix()}'
+    )
+    text = text.replace('"data/finops.duckdb"', '"out/finops.duckdb"').replace('"data/lake"', '"out/lake"')
+    text = text.replace('"data/state.duckdb"', '"out/state.duckdb"')
+    tomllib.loads(text)
+    config = root / "finrecon.toml"
+    config.write_text(text)
+    return Path(run_flow(config).published_path)
+
+
+def test_every_fixture_row_and_cent_is_published(published: Path) -> None:
+    expected = fixture_totals()
+    got = {
+        name: (rows, cost)
+        for name, rows, cost in query(
+            published, "select ProviderName, count(*), sum(BilledCost) from charges group by 1"
+        )
+    }
+    assert set(got) == {"AWS", "Microsoft", "Oracle"}
+    for provider, (rows, cost) in expected.items():
+        assert got[provider][0] == rows
+        assert got[provider][1] == pytest.approx(cost, abs=1e-9)
+    # 942 AWS + 17 commitment rows (AWS) + 51 Microsoft + 7 Oracle
+    assert sum(rows for rows, _ in got.values()) == 1017
+
+
+def test_po_statuses_of_the_tagged_fixture_rows(published: Path) -> None:
+    rows = query(
+        published,
+        "select x_po_reason, x_po_number, count(*), sum(BilledCost) from charges "
+        "where x_po_status <> 'untagged' group by all order by all",
+    )
+    by_key = {(reason, number): (count, cost) for reason, number, count, cost in rows}
+    assert by_key[("tag", "PO-1001")] == (176, pytest.approx(15.95809931820))
+    assert by_key[("tag", "PO-1002")] == (17, pytest.approx(0.23029783980))
+    assert by_key[("unknown_po", "PO9999")] == (10, pytest.approx(0.00639010360))
+    assert by_key[("cancelled", "PO-1004")] == (6, pytest.approx(0.00001001310))
+    assert by_key[("expired", "PO-1003")][0] == 3  # the 3 rows after valid_to 2024-09-10
+    assert by_key[("tag", "PO-1003")][0] == 3
+    assert by_key[("tag", "PO-1005")][0] == 31
+    assert by_key[("tag", "PO-1006")] == (6, pytest.approx(9.00))
+    assert by_key[("rule:aws-shared-platform-account", "PO-1007")] == (58, pytest.approx(0.26623176180))
+
+
+def test_burn_commitment_and_as_of(published: Path) -> None:
+    burn = {
+        row[0]: row[1:]
+        for row in query(
+            published,
+            "select po_number, as_of::varchar, consumed_ratio, threshold_state, po_currency from po_burn",
+        )
+    }
+    # as_of defaults to the last charge day of the data (2024-09-30)
+    assert {v[0] for v in burn.values()} == {"2024-09-30"}
+    assert burn["PO-1001"][1:] == (pytest.approx(15.95809931820 / 18.77), "80", "USD")
+    assert burn["PO-1006"][1:] == (pytest.approx(9.00 / 18.00), "50", "USD")
+    assert burn["PO-1002"][3] == "EUR" and burn["PO-1002"][2] == "ok"
+    assert burn["PO-1004"][1:3] == (0.0, "ok")  # cancelled: nothing counts
+    commitments = query(
+        published,
+        "select used_cost, unused_cost, utilization_ratio, funded_po_number from commitment_utilization "
+        "where commitment_discount_type = 'Reserved Instance'",
+    )
+    # 5 Used rows = 5.50, 3 Unused rows = 3.50; 5.50 / 9.00
+    assert commitments == [(pytest.approx(5.50), pytest.approx(3.50), pytest.approx(5.50 / 9.00), "PO-1006")]
