@@ -80,6 +80,7 @@ def po_headers_schema(mapping: dict[str, PoStatus]) -> pa.DataFrameSchema:
         checks=[pa.Check(_valid_range, name="valid_from_not_after_valid_to")],
         strict=False,
         name="po_headers_raw",
+        metadata={"frame_check_columns": {"valid_from_not_after_valid_to": ["valid_from", "valid_to"]}},
     )
 
 

@@ -49,13 +49,14 @@ def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
         first = unlocated.row(0, named=True)
         raise FileLevelError(str(first["column"]), str(first["check"]), str(first["failure_case"]))
     rows = frame.with_row_index("__position")
+    located = positions.select(
+        pl.col("index").cast(pl.UInt32).alias("__position"),
+        pl.col("column").cast(pl.Utf8).alias("column_name"),
+        pl.col("check").cast(pl.Utf8).alias("check_name"),
+        pl.col("failure_case").cast(pl.Utf8).alias("raw_value"),
+    )
     failures = (
-        positions.select(
-            pl.col("index").cast(pl.UInt32).alias("__position"),
-            pl.col("column").cast(pl.Utf8).alias("column_name"),
-            pl.col("check").cast(pl.Utf8).alias("check_name"),
-            pl.col("failure_case").cast(pl.Utf8).alias("raw_value"),
-        )
+        _name_frame_level_columns(located, rows, schema)
         .join(rows.select("__position", ROW_COLUMN), on="__position", how="left")
         .select(pl.col(ROW_COLUMN).alias("row_number"), "column_name", "check_name", "raw_value")
         .unique()
@@ -68,6 +69,42 @@ def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
         quarantined_rows=rows.filter(is_bad).drop("__position"),
         failures=failures,
     )
+
+
+def _frame_check_columns(schema: pa.DataFrameSchema) -> dict[str, list[str]]:
+    """Columns behind each table-wide check: uniqueness over `schema.unique`, others declared in metadata."""
+    declared: dict[str, list[str]] = dict((schema.metadata or {}).get("frame_check_columns", {}))
+    if schema.unique:
+        declared["multiple_fields_uniqueness"] = list(schema.unique)
+    return declared
+
+
+def _name_frame_level_columns(
+    located: pl.DataFrame, rows: pl.DataFrame, schema: pa.DataFrameSchema
+) -> pl.DataFrame:
+    """A table-wide check names the schema, not a column: name its columns and carry their raw values instead."""
+    columns_of = _frame_check_columns(schema)
+    frame_level = pl.col("column_name") == schema.name
+    named = located.filter(~frame_level)
+    parts = [named]
+    for check, group in located.filter(frame_level).group_by("check_name"):
+        columns = columns_of.get(str(check[0]), [])
+        if not columns:
+            parts.append(group)
+            continue
+        values = rows.select(
+            "__position", pl.concat_str([pl.col(c).fill_null("") for c in columns], separator=",")
+        )
+        values = values.rename({values.columns[1]: "__values"})
+        parts.append(
+            group.join(values, on="__position", how="left").select(
+                "__position",
+                pl.lit(",".join(columns)).alias("column_name"),
+                "check_name",
+                pl.col("__values").alias("raw_value"),
+            )
+        )
+    return pl.concat(parts)
 
 
 class FileLevelError(Exception):

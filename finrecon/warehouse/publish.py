@@ -62,7 +62,7 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
     if parts:
         files = ", ".join(_sql_text((lake_root / p).as_posix()) for p in parts)
         state.con.execute(
-            f"create or replace temp view lake_charges as select * from read_parquet([{files}], union_by_name = true)"
+            f"create or replace temp view lake_charges as select * from read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
         )
     else:
         _register(state, "lake_charges", _empty_lake_charges())

@@ -6,6 +6,7 @@ the fixture derivation (data/fixtures/README.md), which tagged known rows.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 from support import query, run_flow
 
 from finrecon.models.config import DEFAULT_CONFIG_TOML, PROJECT_ROOT
+from finrecon.models.focus import FOCUS_COLUMNS
+from finrecon.warehouse.models_runner import load_models
 
 FIXTURES = PROJECT_ROOT / "data" / "fixtures" / "focus"
 
@@ -101,3 +104,25 @@ def test_burn_commitment_and_as_of(published: Path) -> None:
     )
     # 5 Used rows = 5.50, 3 Unused rows = 3.50; 5.50 / 9.00
     assert commitments == [(pytest.approx(5.50), pytest.approx(3.50), pytest.approx(5.50 / 9.00), "PO-1006")]
+
+
+def documented_columns(table: str) -> set[str]:
+    dictionary = (PROJECT_ROOT / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
+    assert f"\n## {table}\n" in dictionary, f"no section for {table}"
+    section = dictionary.split(f"\n## {table}\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`([a-zA-Z_]+)`", section))
+
+
+def test_every_published_column_is_in_the_data_dictionary(published: Path) -> None:
+    columns = query(published, "select table_name, column_name from duckdb_columns() where not internal")
+    missing = []
+    for table, column in columns:
+        if table == "charges" and (
+            column in FOCUS_COLUMNS or column in ("x_Id", "x_CommitmentDiscountUnitPrice")
+        ):
+            continue  # FOCUS columns: the specification; delivered x_ columns: the provider's
+        if column not in documented_columns(table):
+            missing.append(f"{table}.{column}")
+    assert missing == []
+    marts = {m.name for m in load_models() if m.layer == "marts"}
+    assert marts <= {t for t, _ in columns}

@@ -11,7 +11,7 @@ with consumption as (
         coalesce(sum(consumed_amount) filter (
             where charge_date > getvariable('as_of') - getvariable('trailing_days')
         ), 0) as trailing_consumed_amount,
-        sum(charge_count) as charge_count,
+        cast(sum(charge_count) as bigint) as charge_count,
         min(charge_date) as first_charge_date,
         max(charge_date) as last_charge_date
     from int_po_consumption
