@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -172,6 +172,11 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
     summary = read_summary(path)
     create_markdown_artifact(
         markdown=to_markdown(summary), key="finrecon-nightly-summary", description="Nightly run"
+    )
+    create_table_artifact(
+        table=[{k: None if v is None else str(v) for k, v in row.items()} for row in summary.coverage],
+        key="finrecon-coverage-by-provider",
+        description="PO coverage by provider (sums of EffectiveCost)",
     )
     logger.info("run %s published %s", run_id, path)
     return RunOutcome(run_id, path, summary, failed)

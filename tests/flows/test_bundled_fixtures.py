@@ -126,3 +126,13 @@ def test_every_published_column_is_in_the_data_dictionary(published: Path) -> No
     assert missing == []
     marts = {m.name for m in load_models() if m.layer == "marts"}
     assert marts <= {t for t, _ in columns}
+
+
+def test_summary_is_published_as_prefect_artifacts(published: Path) -> None:
+    from prefect.artifacts import Artifact
+
+    summary = Artifact.get("finrecon-nightly-summary")
+    assert summary is not None and "PO-1001" in str(summary.data)
+    assert "| AWS | USD |" in str(summary.data)
+    coverage = Artifact.get("finrecon-coverage-by-provider")
+    assert coverage is not None and "Microsoft" in str(coverage.data)
