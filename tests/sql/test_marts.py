@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from support import charge, make_project, po, query, run_flow
 
@@ -42,8 +43,6 @@ def _published(config: Path, as_of: date) -> Published:
 
 
 def _rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    import duckdb
-
     con = duckdb.connect(str(db), read_only=True)
     try:
         cursor = con.execute(sql, list(params))
