@@ -61,6 +61,8 @@ def run(
     """Run the nightly flow: land, validate, model, publish; then print the summary."""
     loaded = _config_or_exit(config)
     as_of_date = _parse_date(as_of)
+    # No phoning home from the temporary Prefect server (the network may be closed; it only logs errors).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Imported late: Prefect is slow to import and not needed to report a bad config.
     from prefect.task_runners import ThreadPoolTaskRunner
 

@@ -3,12 +3,13 @@ build the marts, publish atomically, and report. Runs with or without a Prefect 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -20,6 +21,9 @@ from finrecon.warehouse.erp_landing import ErpData, load_erp
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_focus_file
 from finrecon.warehouse.run import PlannedFile, RunBook, new_run_id, plan_inputs
 from finrecon.warehouse.state import State
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class FileErrorsFatal(RuntimeError):
@@ -45,13 +49,18 @@ def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(
-    name="land-file",
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_condition_fn=_retry_on_io,
-    cache_policy=NO_CACHE,
-)
+def io_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A task that touches files: retried on transient I/O errors only, never cached (the run checks inputs)."""
+    return task(
+        name=name,
+        retries=2,
+        retry_delay_seconds=[1, 5],
+        retry_condition_fn=_retry_on_io,
+        cache_policy=NO_CACHE,
+    )
+
+
+@io_task("land-file")
 def land_file(planned: PlannedFile, lake_root: Path, run_id: str, max_failure_ratio: float) -> FileLanding:
     logger = get_run_logger()
     try:
@@ -84,13 +93,7 @@ def land_file(planned: PlannedFile, lake_root: Path, run_id: str, max_failure_ra
     return landing
 
 
-@task(
-    name="load-erp",
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_condition_fn=_retry_on_io,
-    cache_policy=NO_CACHE,
-)
+@io_task("load-erp")
 def load_erp_extract(config: Config) -> ErpData:
     return load_erp(config)
 
@@ -102,13 +105,7 @@ def build_marts(
     return publish.build(state, config, book.current_parts(), erp, run_id, as_of)
 
 
-@task(
-    name="publish",
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_condition_fn=_retry_on_io,
-    cache_policy=NO_CACHE,
-)
+@task(name="publish", cache_policy=NO_CACHE)  # not retried: the attached database is detached once
 def publish_database(state: State, config: Config, result: publish.BuildResult) -> Path:
     return publish.swap_in(state, config, result)
 

@@ -115,3 +115,22 @@ class FileLevelError(Exception):
         self.column = column
         self.check = check
         self.message = message
+
+    def record(self) -> pl.DataFrame:
+        """The file's one quarantine record: no row number, the column and check that failed."""
+        return pl.DataFrame(
+            {
+                "row_number": [None],
+                "column_name": [self.column],
+                "check_name": [self.check],
+                "raw_value": [None],
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+
+
+def missing_columns_error(file_label: str, missing: list[str]) -> FileLevelError:
+    """The file-level failure for required columns a file lacks, naming the file and every missing column."""
+    names = ", ".join(repr(name) for name in missing)
+    noun = f"required column {names} is" if len(missing) == 1 else f"required columns {names} are"
+    return FileLevelError(",".join(missing), "column_present", f"{file_label}: {noun} missing")

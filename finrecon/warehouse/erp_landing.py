@@ -12,7 +12,7 @@ import polars as pl
 from finrecon.connectors.erp_files import read_erp_file
 from finrecon.models import erp as erp_models
 from finrecon.models.config import Config
-from finrecon.models.quarantine import FileLevelError, empty_failures, split_valid
+from finrecon.models.quarantine import FileLevelError, missing_columns_error, split_valid
 from finrecon.warehouse.landing import Books, FileLanding, file_key
 
 ERP_SOURCE = "erp"
@@ -60,22 +60,11 @@ def load_extract(
         required = [name for name, column in schema.columns.items() if column.required]
         missing = [name for name in required if name not in raw.columns]
         if missing:
-            raise FileLevelError(
-                missing[0], "column_present", f"{display_path}: required column {missing[0]!r} is missing"
-            )
+            raise missing_columns_error(display_path, missing)
         split = split_valid(raw, schema)
     except FileLevelError as err:
         rows = raw.height if raw is not None else 0
-        record = pl.DataFrame(
-            {
-                "row_number": [None],
-                "column_name": [err.column],
-                "check_name": [err.check],
-                "raw_value": [None],
-            },
-            schema=empty_failures().schema,
-        )
-        landing = FileLanding(ERP_SOURCE, display_path, key, "failed", Books(rows, 0, rows), failures=record,
+        landing = FileLanding(ERP_SOURCE, display_path, key, "failed", Books(rows, 0, rows), failures=err.record(),
                               error=err.message)  # fmt: skip
         return ErpExtract(table, _empty(schema, typer), landing)
     books = Books(raw.height, split.valid.height, split.quarantined_rows.height)
@@ -88,30 +77,17 @@ def load_erp(config: Config) -> ErpData:
     erp = config.erp
     mapping = erp_models.status_map(erp.status_map)
 
-    def display(path: Path | None, fallback: str) -> str:
-        return path.as_posix() if path is not None else f"<no {fallback} configured>"
-
-    headers = load_extract(
-        "po_headers",
-        config.resolve(erp.po_headers),
-        display(erp.po_headers, "po_headers"),
-        erp_models.po_headers_schema(mapping),
-        lambda raw: erp_models.type_po_headers(raw, mapping),
-    )
-    lines = load_extract(
-        "po_lines",
-        config.resolve(erp.po_lines) if erp.po_lines else None,
-        display(erp.po_lines, "po_lines"),
-        erp_models.po_lines_schema(),
-        erp_models.type_po_lines,
-    )
-    rates = load_extract(
-        "fx_rates",
-        config.resolve(erp.fx_rates) if erp.fx_rates else None,
-        display(erp.fx_rates, "fx_rates"),
-        erp_models.fx_rates_schema(),
-        erp_models.type_fx_rates,
-    )
-    configured = [(headers, erp.po_headers), (lines, erp.po_lines), (rates, erp.fx_rates)]
-    landings = [extract.landing for extract, path in configured if path is not None]
+    specs = [
+        ("po_headers", erp.po_headers, erp_models.po_headers_schema(mapping),
+         lambda raw: erp_models.type_po_headers(raw, mapping)),
+        ("po_lines", erp.po_lines, erp_models.po_lines_schema(), erp_models.type_po_lines),
+        ("fx_rates", erp.fx_rates, erp_models.fx_rates_schema(), erp_models.type_fx_rates),
+    ]  # fmt: skip
+    extracts = {}
+    for table, path, schema, typer in specs:
+        resolved = config.resolve(path) if path is not None else None
+        display = path.as_posix() if path is not None else f"<no {table} configured>"
+        extracts[table] = load_extract(table, resolved, display, schema, typer)
+    landings = [extracts[table].landing for table, path, _, _ in specs if path is not None]
+    headers, lines, rates = extracts["po_headers"], extracts["po_lines"], extracts["fx_rates"]
     return ErpData(headers.frame, lines.frame, rates.frame, landings)

@@ -16,7 +16,7 @@ import polars as pl
 from finrecon.connectors.focus_files import read_focus_file
 from finrecon.models import charges as charge_models
 from finrecon.models.parsing import decimal_expr
-from finrecon.models.quarantine import FileLevelError, empty_failures, split_valid
+from finrecon.models.quarantine import FileLevelError, empty_failures, missing_columns_error, split_valid
 from finrecon.warehouse.lake import Part, write_parts
 
 COST_COLUMNS = ("BilledCost", "EffectiveCost")
@@ -106,11 +106,7 @@ def _failed(
     billed = _cost_sum(raw, "BilledCost") if raw is not None else 0.0
     effective = _cost_sum(raw, "EffectiveCost") if raw is not None else 0.0
     books = Books(rows, 0, rows, billed, 0.0, billed, effective, 0.0, effective)
-    record = pl.DataFrame(
-        {"row_number": [None], "column_name": [err.column], "check_name": [err.check], "raw_value": [None]},
-        schema=empty_failures().schema,
-    )
-    return FileLanding(source, relative, key, "failed", books, failures=record, error=err.message)
+    return FileLanding(source, relative, key, "failed", books, failures=err.record(), error=err.message)
 
 
 def failed_landing(source: str, relative_path: str, message: str) -> FileLanding:
@@ -139,9 +135,7 @@ def validate_focus_file(
         raw = read_focus_file(path, null_values)
         missing = charge_models.missing_required(raw.columns)
         if missing:
-            raise FileLevelError(
-                missing[0], "column_present", f"{relative_path}: required column {missing[0]!r} is missing"
-            )
+            raise missing_columns_error(relative_path, missing)
         split = split_valid(raw, charge_models.charge_schema(raw.columns))
     except FileLevelError as err:
         return _failed(source, relative_path, key, err, raw)
