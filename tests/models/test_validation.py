@@ -323,3 +323,18 @@ def test_row_numbers_come_from_source_rows_not_positions(first_row: int) -> None
     frame = _frame(_charges(3, BilledCost=["1", "2", "bad"]), first_row=first_row)
     split = split_valid(frame, charge_schema(frame.columns))
     assert _failures(split.failures) == [(first_row + 2, "BilledCost", "is_decimal", "bad")]
+
+
+def test_missing_columns_message_names_the_file_and_every_column() -> None:
+    from finrecon.models.quarantine import missing_columns_error
+
+    one = missing_columns_error("a.csv", ["BilledCost"])
+    assert one.message == "a.csv: required column 'BilledCost' is missing"
+    two = missing_columns_error("b.csv", ["BilledCost", "ProviderName"])
+    assert two.message == "b.csv: required columns 'BilledCost', 'ProviderName' are missing"
+    assert two.record().row(0, named=True) == {
+        "row_number": None,
+        "column_name": "BilledCost,ProviderName",
+        "check_name": "column_present",
+        "raw_value": None,
+    }
