@@ -76,6 +76,10 @@ def run(
     except Exception as err:
         err_console.print(f"[red]run failed:[/red] {type(err).__name__}: {err}")
         raise typer.Exit(EXIT_RUN_FAILED) from None
+    if outcome.unchanged:
+        console.print(
+            f"[bold]Nothing new[/bold] since run {outcome.summary.run['run_id']}: no data work, its publication stands."
+        )
     render(outcome.summary, console)
     if outcome.failed_files:
         for failed in outcome.failed_files:

@@ -3,6 +3,7 @@ build the marts, publish atomically, and report. Runs with or without a Prefect 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,7 +20,8 @@ from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
 from finrecon.warehouse.erp_landing import ErpData, load_erp
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_focus_file
-from finrecon.warehouse.run import PlannedFile, RunBook, new_run_id, plan_inputs
+from finrecon.warehouse.run import PlannedFile, RunBook, inputs_signature, new_run_id, plan_inputs
+from finrecon.warehouse.stages import StageClock
 from finrecon.warehouse.state import State
 
 P = ParamSpec("P")
@@ -36,6 +38,10 @@ class RunOutcome:
     published_path: Path
     summary: Summary
     failed_files: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: bool = False
+    stages: dict[str, tuple[float, int]] = field(
+        default_factory=dict
+    )  # stage -> (wall seconds, peak RSS bytes)
 
 
 def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
@@ -110,13 +116,12 @@ def publish_database(state: State, config: Config, result: publish.BuildResult) 
     return publish.swap_in(state, config, result)
 
 
-def _record_inputs(book: RunBook, config: Config, state: State, run_id: str) -> ErpData:
+def _record_inputs(book: RunBook, config: Config, state: State, run_id: str) -> None:
     """Land what changed (in parallel), record every file's outcome, and drop what is gone."""
     planned, removed = plan_inputs(state, config)
     lake_root = config.resolve(config.warehouse.lake_path)
     ratio = config.validation.max_failure_ratio
     futures = {p.file_key: land_file.submit(p, lake_root, run_id, ratio) for p in planned if p.needs_landing}
-    erp_future = load_erp_extract.submit(config)
     for item in planned:
         if item.needs_landing:
             book.record_landing(futures[item.file_key].result(), item)
@@ -124,49 +129,15 @@ def _record_inputs(book: RunBook, config: Config, state: State, run_id: str) -> 
             book.record_unchanged(item)
     for gone in removed:
         book.record_removed(gone)
-    erp = erp_future.result()
-    for landing in erp.landings:
-        book.record_landing(landing, None)
     book.collect_garbage(lake_root)
-    return erp
 
 
-@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
-def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOutcome:
-    """Reconcile cloud spend against POs for one night and publish the database analysts open."""
-    config = load_config(Path(config_path) if config_path else None)
-    as_of = as_of or config.as_of
-    warehouse = config.warehouse
-    state = State.open(config.resolve(warehouse.state_path), warehouse.memory_limit, warehouse.temp_directory)
-    run_id = new_run_id()
-    logger = get_run_logger()
-    logger.info("run %s starting", run_id)
-    try:
-        book = RunBook(state, run_id)
-        try:
-            erp = _record_inputs(book, config, state, run_id)
-            failed = book.failed_files()
-            if failed and config.validation.fail_on_file_error:
-                names = ", ".join(str(f["file_path"]) for f in failed)
-                raise FileErrorsFatal(f"validation.fail_on_file_error is set and these files failed: {names}")
-            result = build_marts(state, config, book, erp, run_id, as_of)
-            published_books = {
-                "published_charge_rows": result.charge_rows,
-                "published_billed_cost": result.billed_cost,
-                "published_effective_cost": result.effective_cost,
-            }
-            book.finish("succeeded", result.as_of, published_books)
-            try:
-                path = publish_database(state, config, result)
-            except BaseException:
-                result.path.unlink(missing_ok=True)
-                raise
-        except BaseException as err:
-            book.finish("failed", as_of, message=f"{type(err).__name__}: {err}")
-            raise
-    finally:
-        state.close()
-    summary = read_summary(path)
+def _erp_files(config: Config) -> list[Path]:
+    erp = config.erp
+    return [config.resolve(p) for p in (erp.po_headers, erp.po_lines, erp.fx_rates) if p is not None]
+
+
+def _publish_artifacts(summary: Summary) -> None:
     create_markdown_artifact(
         markdown=to_markdown(summary), key="finrecon-nightly-summary", description="Nightly run"
     )
@@ -175,5 +146,68 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
         key="finrecon-coverage-by-provider",
         description="PO coverage by provider (sums of EffectiveCost)",
     )
-    logger.info("run %s published %s", run_id, path)
-    return RunOutcome(run_id, path, summary, failed)
+
+
+@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
+def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOutcome:
+    """Reconcile cloud spend against POs for one night and publish the database analysts open.
+
+    A night with nothing new (no changed input, same ERP bytes, config, SQL and as_of) does no data work: the
+    last publication stands and the run is recorded as `unchanged` in the state file.
+    """
+    config = load_config(Path(config_path) if config_path else None)
+    as_of = as_of or config.as_of
+    warehouse = config.warehouse
+    published = config.resolve(warehouse.published_path)
+    clock = StageClock()
+    state = State.open(config.resolve(warehouse.state_path), warehouse.memory_limit, warehouse.temp_directory)
+    run_id = new_run_id()
+    logger = get_run_logger()
+    logger.info("run %s starting", run_id)
+    unchanged = False
+    try:
+        book = RunBook(state, run_id)
+        try:
+            with clock.stage("land"):
+                _record_inputs(book, config, state, run_id)
+            failed = book.failed_files()
+            signature = inputs_signature(config, book.current_parts(), _erp_files(config), as_of)
+            unchanged = not failed and published.exists() and signature == book.last_published_signature()
+            if unchanged:
+                book.finish("unchanged", None, {"inputs_signature": signature}, message="nothing new")
+                path = published
+            else:
+                if failed and config.validation.fail_on_file_error:
+                    names = ", ".join(str(f["file_path"]) for f in failed)
+                    raise FileErrorsFatal(
+                        f"validation.fail_on_file_error is set and these files failed: {names}"
+                    )
+                with clock.stage("model"):
+                    erp = load_erp_extract(config)
+                    for landing in erp.landings:
+                        book.record_landing(landing, None)
+                    result = build_marts(state, config, book, erp, run_id, as_of)
+                books = {
+                    "published_charge_rows": result.charge_rows,
+                    "published_billed_cost": result.billed_cost,
+                    "published_effective_cost": result.effective_cost,
+                    "inputs_signature": signature,
+                    "stage_seconds": json.dumps({k: round(v[0], 3) for k, v in clock.stages.items()}),
+                }
+                book.finish("succeeded", result.as_of, books)
+                with clock.stage("publish"):
+                    try:
+                        path = publish_database(state, config, result)
+                    except BaseException:
+                        result.path.unlink(missing_ok=True)
+                        raise
+        except BaseException as err:
+            book.finish("failed", as_of, message=f"{type(err).__name__}: {err}")
+            raise
+    finally:
+        state.close()
+    summary = read_summary(path)
+    if not unchanged:
+        _publish_artifacts(summary)
+    logger.info("run %s %s %s", run_id, "left unchanged" if unchanged else "published", path)
+    return RunOutcome(run_id, path, summary, failed, unchanged, clock.stages)

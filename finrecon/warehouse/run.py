@@ -21,6 +21,7 @@ from finrecon.connectors.focus_files import discover
 from finrecon.models.config import Config, FocusFilesSource
 from finrecon.warehouse import lake
 from finrecon.warehouse.landing import Books, FileLanding, Fingerprint, file_key, fingerprint
+from finrecon.warehouse.models_runner import SQL_DIR
 from finrecon.warehouse.state import State
 
 # Bump when landing would produce different rows from the same bytes (parsing, typing, lake layout).
@@ -92,6 +93,24 @@ def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[R
         if key not in seen
     ]
     return planned, removed
+
+
+def inputs_signature(config: Config, parts: list[str], erp_files: list[Path], as_of: object) -> str:
+    """What the published tables are a function of: lake parts, ERP bytes, config, SQL and requested as_of.
+
+    Equal signatures mean a rebuild would publish the same tables, so a night with nothing new skips it.
+    """
+    digest = hashlib.sha256()
+    digest.update(LANDING_VERSION.encode())
+    digest.update(config.model_dump_json().encode())
+    digest.update(repr(as_of).encode())
+    for part in parts:
+        digest.update(part.encode())
+    for path in erp_files:
+        digest.update(fingerprint(path).sha256.encode())
+    for sql in sorted(SQL_DIR.rglob("*.sql")):
+        digest.update(sql.read_bytes())
+    return digest.hexdigest()
 
 
 def _books_row(books: Books) -> dict[str, float | int]:
@@ -228,6 +247,14 @@ class RunBook:
             [self.run_id],
         )[0]
         return row
+
+    def last_published_signature(self) -> str | None:
+        rows = self.state.rows(
+            "select inputs_signature from runs where status = 'succeeded' and run_id <> ? "
+            "order by started_at desc limit 1",
+            [self.run_id],
+        )
+        return str(rows[0]["inputs_signature"]) if rows and rows[0]["inputs_signature"] else None
 
     def failed_files(self) -> list[dict[str, object]]:
         return self.state.rows(

@@ -3,6 +3,7 @@ billing period and only that period; a removed file takes its rows with it."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -45,12 +46,26 @@ def test_same_night_twice_gives_identical_tables_and_reads_nothing(tmp_path: Pat
     config = make_project(tmp_path, {"aug.csv": AUGUST, "sep.csv": SEPTEMBER}, [po("PO-1")])
     first = run_flow(config)
     before, parts_before = snapshot(first.published_path), lake_files(config)
+    published_bytes = first.published_path.read_bytes()
     second = run_flow(config)
     assert snapshot(second.published_path) == before
     assert lake_files(config) == parts_before  # no part rewritten
-    run = second.summary.run
-    assert (run["files_landed"], run["files_unchanged"], run["rows_read"]) == (0, 2, 0)
+    # nothing new: no data work, the publication is left as it was, the run is recorded as unchanged
+    assert second.unchanged and "model" not in second.stages
+    assert second.published_path.read_bytes() == published_bytes
+    state = tmp_path / "out" / "state.duckdb"
+    run = query(
+        state,
+        "select status, files_landed, files_unchanged, rows_read from runs where run_id = ?",
+        [second.run_id],
+    )
+    assert run == [("unchanged", 0, 2, 0)]
     assert query(second.published_path, "select count(*), sum(BilledCost) from charges") == [(5, 26.0)]
+
+    # a new as_of is new work, even with the same inputs
+    third = run_flow(config, as_of=date(2024, 9, 6))
+    assert not third.unchanged
+    assert query(third.published_path, "select count(distinct as_of) from po_burn") == [(2,)]
 
 
 @pytest.mark.usefixtures("prefect_harness")
