@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from finrecon.connectors._files import file_format, read_as_text
+from finrecon.connectors._files import file_format, read_delivered
 from finrecon.models.focus import COLUMN_ALIASES, FOCUS_COLUMNS
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
 
@@ -36,8 +36,8 @@ def canonical_column(name: str) -> str:
 
 
 def read_focus_file(path: Path, null_values: list[str]) -> pl.DataFrame:
-    """One FOCUS file as text with canonical column names and a 1-based `x_source_row`."""
-    frame = read_as_text(path, null_values)
+    """One FOCUS file as delivered (CSV as text, Parquet typed) with canonical names and `x_source_row`."""
+    frame = read_delivered(path, null_values)
     renamed = {c: canonical_column(c) for c in frame.columns if c != ROW_COLUMN}
     targets = list(renamed.values())
     clashes = sorted({t for t in targets if targets.count(t) > 1})

@@ -1,4 +1,9 @@
-"""Pandera model for FOCUS charge rows as delivered, and their typing into the canonical lake schema."""
+"""Pandera model for FOCUS charge rows as delivered, and their typing into the canonical lake schema.
+
+Each delivered value is parsed once: `prepare` adds a typed sibling `__t_<column>` beside every FOCUS column
+(from text, or from the native Parquet type), the Pandera checks compare a value with its sibling (delivered
+but did not parse = failure, reported with the value as delivered), and `type_charges` keeps the siblings.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ from collections.abc import Iterable
 
 import pandera.polars as pa
 import polars as pl
+from pandera.api.polars.types import PolarsData
 
-from finrecon.models import checks, parsing
+from finrecon.models import parsing
+from finrecon.models.currencies import ISO_4217
 from finrecon.models.focus import (
     CURRENCY_COLUMNS,
     ENUMS,
@@ -25,38 +32,89 @@ LINEAGE_COLUMNS: dict[str, pl.DataType] = {
     "x_run_id": pl.Utf8(),
 }
 
-_POLARS_TYPES: dict[Kind, pl.DataType] = {
+POLARS_TYPES: dict[Kind, pl.DataType] = {
     Kind.STRING: pl.Utf8(),
     Kind.DECIMAL: pl.Float64(),
     Kind.TIMESTAMP: pl.Datetime("us"),
     Kind.JSON: pl.Utf8(),
 }
+_ISO = sorted(ISO_4217)
+
+
+def typed_name(column: str) -> str:
+    return f"__t_{column}"
+
+
+def _typed_expr(name: str, kind: Kind, dtype: pl.DataType, values: pl.Series) -> pl.Expr:
+    """The typed value of one delivered column, from text or from a native Parquet type."""
+    column = pl.col(name)
+    if kind is Kind.DECIMAL:
+        if dtype.is_numeric():
+            number = column.cast(pl.Float64)
+            return pl.when(number.is_finite()).then(number).otherwise(None)
+        return parsing.decimal_expr(name)
+    if kind is Kind.TIMESTAMP:
+        if isinstance(dtype, pl.Datetime):
+            utc = column.dt.convert_time_zone("UTC").dt.replace_time_zone(None) if dtype.time_zone else column
+            return utc.cast(pl.Datetime("us"))
+        if isinstance(dtype, pl.Date):
+            return column.cast(pl.Datetime("us"))
+        return parsing.timestamp_expr(name)
+    text = column if dtype == pl.Utf8 else column.cast(pl.Utf8)
+    if kind is Kind.JSON:
+        return parsing.tags_expr(name, values.cast(pl.Utf8))
+    if name in CURRENCY_COLUMNS:
+        return text.str.strip_chars().str.to_uppercase()
+    if name in STRICT_ENUMS:
+        return parsing.enum_expr(name, ENUMS[name]) if dtype == pl.Utf8 else text
+    if name in ENUMS:
+        return pl.coalesce(parsing.enum_expr(name, ENUMS[name]), text) if dtype == pl.Utf8 else text
+    return text
+
+
+def prepare(raw: pl.DataFrame) -> pl.DataFrame:
+    """`raw` plus a typed sibling for every FOCUS column it has (parsed once, columnar)."""
+    siblings = [
+        _typed_expr(name, FOCUS_COLUMNS[name], raw.schema[name], raw[name]).alias(typed_name(name))
+        for name in raw.columns
+        if name in FOCUS_COLUMNS
+    ]
+    return raw.with_columns(siblings)
+
+
+def _sibling_check(name: str, check_name: str, condition: pl.Expr) -> pa.Check:
+    """Delivered (non-NULL) values must satisfy `condition`, an expression over the typed sibling."""
+
+    def check(data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col(name).is_null() | condition.fill_null(False))
+
+    return pa.Check(check, name=check_name)
 
 
 def _column_checks(name: str) -> list[pa.Check]:
-    kind = FOCUS_COLUMNS.get(name)
+    kind, typed = FOCUS_COLUMNS[name], pl.col(typed_name(name))
     found: list[pa.Check] = []
     if kind is Kind.DECIMAL:
-        found.append(checks.is_decimal())
+        found.append(_sibling_check(name, "is_decimal", typed.is_not_null()))
     elif kind is Kind.TIMESTAMP:
-        found.append(checks.is_timestamp())
+        found.append(_sibling_check(name, "is_timestamp", typed.is_not_null()))
     elif kind is Kind.JSON:
-        found.append(checks.is_json_object())
+        found.append(_sibling_check(name, "is_json_object", typed.is_not_null()))
     if name in CURRENCY_COLUMNS:
-        found.append(checks.is_iso_currency())
+        found.append(_sibling_check(name, "is_iso4217_currency", typed.is_in(_ISO)))
     if name in STRICT_ENUMS:
-        found.append(checks.is_one_of(ENUMS[name], f"is_focus_{name}"))
+        found.append(_sibling_check(name, f"is_focus_{name}", typed.is_not_null()))
     return found
 
 
 def charge_schema(present_columns: Iterable[str]) -> pa.DataFrameSchema:
-    """Raw charge rows, all text, as delivered. Grain: one row of one input file.
+    """Charge rows as delivered (run on `prepare`d frames). Grain: one row of one input file.
 
     Only the columns the file has are checked (absent optional columns become NULL when typed); required columns
     are checked for presence before this schema runs, so that a missing one fails the file with a clear message.
     """
     columns = {
-        name: pa.Column(pl.Utf8, checks=_column_checks(name), nullable=name not in REQUIRED_COLUMNS)
+        name: pa.Column(None, checks=_column_checks(name), nullable=name not in REQUIRED_COLUMNS)
         for name in present_columns
         if name in FOCUS_COLUMNS
     }
@@ -68,33 +126,26 @@ def missing_required(columns: Iterable[str]) -> list[str]:
     return [name for name in REQUIRED_COLUMNS if name not in have]
 
 
-def _typed(name: str, kind: Kind, raw: pl.DataFrame) -> pl.Expr:
-    if name not in raw.columns:
-        return pl.lit(None, dtype=_POLARS_TYPES[kind]).alias(name)
-    if kind is Kind.DECIMAL:
-        return parsing.decimal_expr(name).alias(name)
-    if kind is Kind.TIMESTAMP:
-        return parsing.timestamp_expr(name).alias(name)
-    if kind is Kind.JSON:
-        return parsing.tags_expr(name, raw[name]).alias(name)
-    if name in CURRENCY_COLUMNS:
-        return pl.col(name).str.strip_chars().str.to_uppercase().alias(name)
-    if name in ENUMS:
-        return pl.coalesce(parsing.enum_expr(name, ENUMS[name]), pl.col(name)).alias(name)
-    return pl.col(name).alias(name)
-
-
-def type_charges(raw: pl.DataFrame) -> pl.DataFrame:
-    """Valid raw rows typed into the canonical schema: every FOCUS column, then `x_` extension columns."""
-    focus = [_typed(name, kind, raw) for name, kind in FOCUS_COLUMNS.items()]
-    extensions = [pl.col(c) for c in raw.columns if c.startswith("x_")]
-    return raw.select([*focus, *extensions])
+def type_charges(prepared: pl.DataFrame) -> pl.DataFrame:
+    """Valid `prepare`d rows in the canonical schema: every FOCUS column typed, then the `x_` columns."""
+    focus = [
+        pl.col(typed_name(name)).cast(POLARS_TYPES[kind]).alias(name)
+        if typed_name(name) in prepared.columns
+        else pl.lit(None, dtype=POLARS_TYPES[kind]).alias(name)
+        for name, kind in FOCUS_COLUMNS.items()
+    ]
+    extensions = [
+        pl.col(c).cast(pl.Utf8) if c != "x_source_row" else pl.col(c)
+        for c in prepared.columns
+        if c.startswith("x_")
+    ]
+    return prepared.select([*focus, *extensions])
 
 
 def canonical_schema() -> pa.DataFrameSchema:
     """Typed charges as landed in the lake. Grain: one charge row of one input file (lineage in `x_source_*`)."""
     columns = {
-        name: pa.Column(_POLARS_TYPES[kind], nullable=name not in REQUIRED_COLUMNS)
+        name: pa.Column(POLARS_TYPES[kind], nullable=name not in REQUIRED_COLUMNS)
         for name, kind in FOCUS_COLUMNS.items()
     }
     columns |= {name: pa.Column(dtype, nullable=False) for name, dtype in LINEAGE_COLUMNS.items()}

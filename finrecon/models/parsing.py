@@ -49,23 +49,32 @@ def enum_expr(column: str, allowed: Iterable[str]) -> pl.Expr:
 
 
 def canonical_tags(raw: str) -> str | None:
-    """One Tags text as a canonical JSON object, or None when it is not one.
+    """One Tags text as a JSON object text, or None when it is not one.
 
-    Accepts JSON objects and the brace-less fragments Azure EA exports write (`"a": "b", "c": "d"`).
+    A JSON object is kept exactly as delivered; the brace-less fragments Azure EA exports write
+    (`"a": "b", "c": "d"`) are wrapped in braces.
     """
     for candidate in (raw, "{" + raw + "}"):
         try:
             parsed = json.loads(candidate)
         except ValueError:
             continue
-        if isinstance(parsed, dict):
-            return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
-        return None
+        return candidate if isinstance(parsed, dict) else None
     return None
 
 
 def tags_expr(column: str, values: pl.Series) -> pl.Expr:
-    """Canonical JSON for every distinct Tags text in `values` (parsed once each), NULL when invalid."""
-    distinct = values.drop_nulls().unique().to_list()
-    mapping = {raw: canonical_tags(raw) for raw in distinct}
-    return pl.col(column).replace_strict(mapping, default=None, return_dtype=pl.Utf8)
+    """Tags as JSON object text (parsed once per distinct value in `values`); NULL when invalid."""
+    invalid, rewritten = [], {}
+    for raw in values.drop_nulls().unique().to_list():
+        canonical = canonical_tags(raw)
+        if canonical is None:
+            invalid.append(raw)
+        elif canonical != raw:
+            rewritten[raw] = canonical
+    expr = pl.col(column).cast(pl.Utf8)
+    if rewritten:
+        expr = expr.replace(rewritten)
+    if invalid:
+        expr = pl.when(pl.col(column).is_in(invalid)).then(None).otherwise(expr)
+    return expr.alias(column)

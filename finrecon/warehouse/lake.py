@@ -46,8 +46,14 @@ def write_parts(charges: pl.DataFrame, lake_root: Path, file_key: str, run_id: s
         provider_slug_expr("ProviderName").alias("__provider"),
         pl.coalesce("BillingPeriodStart", "ChargePeriodStart").dt.strftime("%Y-%m").alias("__period"),
     )
+    keys = keyed.select("__provider", "__period").unique()
+    groups = (
+        [((keys.item(0, 0), keys.item(0, 1)), keyed)]  # one partition (the usual case): no copy
+        if keys.height == 1
+        else keyed.group_by("__provider", "__period", maintain_order=True)
+    )
     parts = []
-    for (provider, period), group in keyed.group_by("__provider", "__period", maintain_order=True):
+    for (provider, period), group in groups:
         relative = (
             Path(CHARGES_DIR)
             / f"provider={provider}"

@@ -15,7 +15,6 @@ import polars as pl
 
 from finrecon.connectors.focus_files import read_focus_file
 from finrecon.models import charges as charge_models
-from finrecon.models.parsing import decimal_expr
 from finrecon.models.quarantine import FileLevelError, empty_failures, missing_columns_error, split_valid
 from finrecon.warehouse.lake import Part, write_parts
 
@@ -77,9 +76,11 @@ def fingerprint(path: Path) -> Fingerprint:
 
 
 def _cost_sum(frame: pl.DataFrame, column: str) -> float:
-    if column not in frame.columns or frame.height == 0:
+    """Σ of a cost column's parseable values (its typed sibling); unparseable values count as 0."""
+    typed = charge_models.typed_name(column)
+    if typed not in frame.columns or frame.height == 0:
         return 0.0
-    return float(frame.select(decimal_expr(column).sum()).item() or 0.0)
+    return float(frame.get_column(typed).sum() or 0.0)
 
 
 def costs_match(a: float, b: float) -> bool:
@@ -132,7 +133,7 @@ def validate_focus_file(
     key = file_key(source, relative_path)
     raw: pl.DataFrame | None = None
     try:
-        raw = read_focus_file(path, null_values)
+        raw = charge_models.prepare(read_focus_file(path, null_values))
         missing = charge_models.missing_required(raw.columns)
         if missing:
             raise missing_columns_error(relative_path, missing)

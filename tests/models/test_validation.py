@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from finrecon.models import erp
-from finrecon.models.charges import charge_schema, missing_required
+from finrecon.models.charges import charge_schema, missing_required, prepare
 from finrecon.models.quarantine import ROW_COLUMN, split_valid
 
 
@@ -48,7 +48,7 @@ def test_clean_charges_are_all_valid() -> None:
     frame = _frame(
         _charges(3, Tags=['{"po": "PO-1"}', '"a": "b"', None], BillingCurrency=["usd", "EUR", "JPY"])
     )
-    split = split_valid(frame, charge_schema(frame.columns))
+    split = split_valid(prepare(frame), charge_schema(frame.columns))
     assert split.valid.get_column(ROW_COLUMN).to_list() == [1, 2, 3]
     assert split.quarantined_rows.height == 0
     assert split.failures.height == 0
@@ -73,7 +73,7 @@ def test_charge_row_failures_name_row_column_check_and_raw_value() -> None:
         Tags=['{"a": "b"}', None, None, None, None, "{bad", None, '"k": "v"'],
     )
     frame = _frame(columns, first_row=11)
-    split = split_valid(frame, charge_schema(frame.columns))
+    split = split_valid(prepare(frame), charge_schema(frame.columns))
 
     assert _failures(split.failures) == [
         (12, "BilledCost", "is_decimal", "12,5x"),
@@ -102,7 +102,7 @@ def test_empty_required_value_is_not_nullable_for_each_required_column() -> None
         columns[name] = list(columns[name])
         columns[name][row] = None
     frame = _frame(columns)
-    split = split_valid(frame, charge_schema(frame.columns))
+    split = split_valid(prepare(frame), charge_schema(frame.columns))
     assert _failures(split.failures) == sorted(
         (row, name, "not_nullable", None) for row, name in enumerate(required, start=2)
     )
@@ -118,7 +118,7 @@ def test_optional_focus_columns_may_be_null_and_unknown_columns_are_not_checked(
         "x_Id": ["not a number", None],
     }
     frame = _frame(columns)
-    split = split_valid(frame, charge_schema(frame.columns))
+    split = split_valid(prepare(frame), charge_schema(frame.columns))
     assert split.failures.height == 0
     assert split.valid.height == 2
 
@@ -132,7 +132,7 @@ def test_optional_focus_columns_are_checked_when_present() -> None:
         "ChargePeriodEnd": ["2024-09-01T01:00:00Z", "2024-09-01T01:00:00Z", "2024-09-31"],
     }
     frame = _frame(columns)
-    split = split_valid(frame, charge_schema(frame.columns))
+    split = split_valid(prepare(frame), charge_schema(frame.columns))
     assert _failures(split.failures) == [
         (2, "ListCost", "is_decimal", "1..2"),
         (3, "ChargePeriodEnd", "is_timestamp", "2024-09-31"),
@@ -321,7 +321,7 @@ def test_po_lines_duplicate_line_quarantines_both_copies() -> None:
 @pytest.mark.parametrize("first_row", [1, 100])
 def test_row_numbers_come_from_source_rows_not_positions(first_row: int) -> None:
     frame = _frame(_charges(3, BilledCost=["1", "2", "bad"]), first_row=first_row)
-    split = split_valid(frame, charge_schema(frame.columns))
+    split = split_valid(prepare(frame), charge_schema(frame.columns))
     assert _failures(split.failures) == [(first_row + 2, "BilledCost", "is_decimal", "bad")]
 
 

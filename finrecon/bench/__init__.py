@@ -1,0 +1,1 @@
+"""Benchmark tooling: a deterministic generator of FOCUS-shaped data at any size, and the benchmark runner."""
