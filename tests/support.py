@@ -108,6 +108,7 @@ def make_project(
     fx: Iterable[Mapping[str, Any]] = (),
     extra_toml: str = "",
     po_default_prefix: str | None = "PO",
+    warehouse_toml: str = "",
 ) -> Path:
     """Write FOCUS files (name -> rows), an ERP extract and a config under `root`; return the config path."""
     for name, rows in files.items():
@@ -121,6 +122,7 @@ def make_project(
 published_path = "out/finops.duckdb"
 lake_path = "out/lake"
 state_path = "out/state.duckdb"
+{warehouse_toml}
 
 [[sources]]
 kind = "focus_files"

@@ -114,6 +114,7 @@ def generate(
     focus_dir = out_dir / "focus"
     focus_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")
     sql = _ROWS_SQL.format(
         resources=RESOURCES_PER_PROVIDER, hours=HOURS, month=MONTH_START, po_count=PO_COUNT
     )

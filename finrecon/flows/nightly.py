@@ -39,9 +39,9 @@ class RunOutcome:
     summary: Summary
     failed_files: list[dict[str, Any]] = field(default_factory=list)
     unchanged: bool = False
-    stages: dict[str, tuple[float, int]] = field(
-        default_factory=dict
-    )  # stage -> (wall seconds, peak RSS bytes)
+    # stage -> (wall seconds, peak RSS bytes); landing steps (read, validate, write) summed over tasks
+    stages: dict[str, tuple[float, int]] = field(default_factory=dict)
+    landing_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
@@ -116,20 +116,28 @@ def publish_database(state: State, config: Config, result: publish.BuildResult) 
     return publish.swap_in(state, config, result)
 
 
-def _record_inputs(book: RunBook, config: Config, state: State, run_id: str) -> None:
-    """Land what changed (in parallel), record every file's outcome, and drop what is gone."""
+def _record_inputs(book: RunBook, config: Config, state: State, run_id: str) -> dict[str, float]:
+    """Land what changed (in parallel), record every file's outcome, and drop what is gone.
+
+    Returns the landing tasks' summed seconds per step (read, validate, write).
+    """
     planned, removed = plan_inputs(state, config)
     lake_root = config.resolve(config.warehouse.lake_path)
     ratio = config.validation.max_failure_ratio
     futures = {p.file_key: land_file.submit(p, lake_root, run_id, ratio) for p in planned if p.needs_landing}
+    task_seconds: dict[str, float] = {}
     for item in planned:
         if item.needs_landing:
-            book.record_landing(futures[item.file_key].result(), item)
+            landing = futures[item.file_key].result()
+            for step, seconds in landing.seconds.items():
+                task_seconds[step] = task_seconds.get(step, 0.0) + seconds
+            book.record_landing(landing, item)
         else:
             book.record_unchanged(item)
     for gone in removed:
         book.record_removed(gone)
-    book.collect_garbage(lake_root)
+    book.collect_garbage(lake_root, config.warehouse.lake_retention_hours)
+    return task_seconds
 
 
 def _erp_files(config: Config) -> list[Path]:
@@ -169,7 +177,7 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
         book = RunBook(state, run_id)
         try:
             with clock.stage("land"):
-                _record_inputs(book, config, state, run_id)
+                landing_seconds = _record_inputs(book, config, state, run_id)
             failed = book.failed_files()
             signature = inputs_signature(config, book.current_parts(), _erp_files(config), as_of)
             unchanged = not failed and published.exists() and signature == book.last_published_signature()
@@ -210,4 +218,4 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
     if not unchanged:
         _publish_artifacts(summary)
     logger.info("run %s %s %s", run_id, "left unchanged" if unchanged else "published", path)
-    return RunOutcome(run_id, path, summary, failed, unchanged, clock.stages)
+    return RunOutcome(run_id, path, summary, failed, unchanged, clock.stages, landing_seconds)

@@ -45,6 +45,7 @@ class WarehouseConfig(_Strict):
     published_path: Path = Path("data/finops.duckdb")
     lake_path: Path = Path("data/lake")
     state_path: Path = Path("data/state.duckdb")
+    lake_retention_hours: float = Field(default=24.0, ge=0)  # superseded lake parts outlive their replacement
     memory_limit: str | None = None  # DuckDB memory_limit, e.g. "4GB"
     temp_directory: Path | None = None  # DuckDB spill directory
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class FileLanding:
     failures: pl.DataFrame = field(default_factory=empty_failures)
     error: str | None = None
     fingerprint: Fingerprint | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # read, validate, write: where the time went
 
 
 def file_key(source: str, relative_path: str) -> str:
@@ -124,6 +126,7 @@ class Validated:
     valid: pl.DataFrame
     failures: pl.DataFrame
     books: Books
+    seconds: dict[str, float]
 
 
 def validate_focus_file(
@@ -133,7 +136,10 @@ def validate_focus_file(
     key = file_key(source, relative_path)
     raw: pl.DataFrame | None = None
     try:
-        raw = charge_models.prepare(read_focus_file(path, null_values))
+        started = time.perf_counter()
+        raw = read_focus_file(path, null_values)
+        read_done = time.perf_counter()
+        raw = charge_models.prepare(raw)
         missing = charge_models.missing_required(raw.columns)
         if missing:
             raise missing_columns_error(relative_path, missing)
@@ -153,6 +159,8 @@ def validate_focus_file(
         effective_quarantined=_cost_sum(bad_rows, "EffectiveCost"),
     )
     balance(books, relative_path)
+    validated = time.perf_counter()
+    seconds = {"read": read_done - started, "validate": validated - read_done}
     if raw.height and bad_rows.height / raw.height > max_failure_ratio:
         message = (
             f"{relative_path}: {bad_rows.height} of {raw.height} rows failed validation, above "
@@ -161,7 +169,7 @@ def validate_focus_file(
         held = Books(books.rows_read, 0, books.rows_read, books.billed_read, 0.0, books.billed_read,
                      books.effective_read, 0.0, books.effective_read)  # fmt: skip
         return FileLanding(source, relative_path, key, "failed", held, failures=split.failures, error=message)
-    return Validated(raw, split.valid, split.failures, books)
+    return Validated(raw, split.valid, split.failures, books, seconds)
 
 
 def land_focus_file(
@@ -185,6 +193,7 @@ def land_focus_file(
     if isinstance(checked, FileLanding):
         return checked
     key = file_key(source, relative_path)
+    started = time.perf_counter()
     typed = charge_models.type_charges(checked.valid).with_columns(
         pl.lit("focus_files").alias("x_source"),
         pl.lit(relative_path).alias("x_source_file"),
@@ -198,4 +207,7 @@ def land_focus_file(
         or sum(p.rows for p in parts) != checked.books.rows_loaded
     ):
         raise ReconciliationError(f"{relative_path}: lake parts do not add up to the loaded rows and cost")
-    return FileLanding(source, relative_path, key, "landed", checked.books, parts, checked.failures)
+    seconds = {**checked.seconds, "write": time.perf_counter() - started}
+    return FileLanding(
+        source, relative_path, key, "landed", checked.books, parts, checked.failures, seconds=seconds
+    )

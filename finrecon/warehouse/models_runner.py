@@ -2,7 +2,8 @@
 file named for what it holds, run in dependency order (dependencies found by name within a layer).
 
 Staging models become temporary views, intermediate models temporary tables, marts tables in the database
-being published.
+being published. A `-- publish: table` or `-- publish: view` line overrides that: the model is created in the
+published database as a table or a view (the charges view and the small tables it joins).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import duckdb
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 LAYERS = ("staging", "intermediate", "marts")
 _COMMENT = re.compile(r"--[^\n]*")
+_PUBLISH = re.compile(r"^-- publish: (table|view)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,14 @@ class Model:
     name: str
     layer: str
     sql: str
+
+    @property
+    def materialization(self) -> str:
+        """`temp_view`, `temp_table`, `table` or `view`."""
+        found = _PUBLISH.search(self.sql)
+        if found:
+            return found.group(1)
+        return {"staging": "temp_view", "intermediate": "temp_table"}.get(self.layer, "table")
 
     @property
     def grain(self) -> str:
@@ -56,12 +66,11 @@ def run_macros(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
 
 def run_model(con: duckdb.DuckDBPyConnection, model: Model, target_catalog: str) -> None:
     body = model.sql.strip().rstrip(";")
-    if model.layer == "staging":
-        statement = f"create or replace temp view {model.name} as\n{body}"
-    elif model.layer == "intermediate":
-        statement = f"create or replace temp table {model.name} as\n{body}"
+    kind = model.materialization
+    if kind.startswith("temp_"):
+        statement = f"create or replace temp {kind.removeprefix('temp_')} {model.name} as\n{body}"
     else:
-        statement = f'create or replace table "{target_catalog}".main.{model.name} as\n{body}'
+        statement = f'create or replace {kind} "{target_catalog}".main.{model.name} as\n{body}'
     try:
         con.execute(statement)
     except duckdb.Error as err:

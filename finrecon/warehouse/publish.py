@@ -9,6 +9,7 @@ killed run leaves the last publication untouched.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -35,6 +36,7 @@ class BuildResult:
     charge_rows: int
     billed_cost: float
     effective_cost: float
+    model_seconds: dict[str, float]
 
 
 def _sql_text(value: str | None) -> str:
@@ -60,12 +62,17 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
     """Temp tables the staging models read: the lake's current parts, the ERP extracts, the config."""
     lake_root = config.resolve(config.warehouse.lake_path)
     if parts:
-        files = ", ".join(_sql_text((lake_root / p).as_posix()) for p in parts)
+        # A view in the published file: the charges are read from the lake, not copied (absolute paths, so
+        # any client's working directory works; superseded parts outlive it by warehouse.lake_retention_hours).
+        files = ", ".join(_sql_text((lake_root / p).resolve().as_posix()) for p in parts)
         state.con.execute(
-            f"create or replace temp view lake_charges as select * from read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
+            f"create or replace view {PUBLISH_ALIAS}.main.lake_charges as select * from "
+            f"read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
         )
     else:
-        _register(state, "lake_charges", _empty_lake_charges())
+        state.con.register("__empty_lake", _empty_lake_charges().to_arrow())
+        state.con.execute(f"create table {PUBLISH_ALIAS}.main.lake_charges as select * from __empty_lake")
+        state.con.unregister("__empty_lake")
     _register(state, "erp_po_headers", erp.po_headers)
     _register(state, "erp_po_lines", erp.po_lines)
     _register(state, "erp_fx_rates", erp.fx_rates)
@@ -179,23 +186,29 @@ def build(
         stale.unlink()  # a killed run's leftovers
     target = building_path(published, run_id)
     state.con.execute(f"attach {_sql_text(target.as_posix())} as {PUBLISH_ALIAS}")
+    state.con.execute(f"use {PUBLISH_ALIAS}")  # bare names in the models: the published database, then temp
     try:
         run_macros(state.con)
         _set_variables(state, config)
         _load_inputs(state, config, parts, erp)
         resolved_as_of: date | None = None
+        model_seconds: dict[str, float] = {}
         for model in load_models():
             if model.layer != "staging" and resolved_as_of is None:
                 resolved_as_of = _resolve_as_of(state, as_of)
+            started = time.perf_counter()
             run_model(state.con, model, PUBLISH_ALIAS)
+            model_seconds[model.name] = time.perf_counter() - started
         assert resolved_as_of is not None
         rows, billed, effective = _check_conservation(state)
         _keep_po_burn_history(state, resolved_as_of)
     except BaseException:
+        state.con.execute(f'use "{state.catalog}"')
         state.con.execute(f"detach {PUBLISH_ALIAS}")
         target.unlink(missing_ok=True)
         raise
-    return BuildResult(resolved_as_of, target, rows, billed, effective)
+    state.con.execute(f'use "{state.catalog}"')
+    return BuildResult(resolved_as_of, target, rows, billed, effective, model_seconds)
 
 
 def swap_in(state: State, config: Config, result: BuildResult) -> Path:

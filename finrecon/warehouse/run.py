@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -156,11 +156,11 @@ class RunBook:
 
     def record_landing(self, landing: FileLanding, planned: PlannedFile | None) -> None:
         """Switch the file's current parts and quarantine to this landing (or keep the last good parts)."""
-        with self.state.transaction() as con:
+        with self.state.transaction():
             self._replace_quarantine(landing)
             if planned is not None:
                 if landing.status == "landed":
-                    con.execute("delete from lake_parts where file_key = ?", [landing.file_key])
+                    self._supersede(landing.file_key)
                     parts = pl.DataFrame(
                         [
                             {
@@ -206,9 +206,18 @@ class RunBook:
         books = Books(**{k: row[k] for k in _books_row(Books())})
         self._run_file(planned.source.name, planned.relative_path, "unchanged", books, None)
 
+    def _supersede(self, key: str) -> None:
+        """The file's current parts stop being current (kept on disk for the retention period)."""
+        self.state.con.execute(
+            "insert or ignore into superseded_parts select part_path, ? from lake_parts where file_key = ?",
+            [datetime.now(UTC), key],
+        )
+        self.state.con.execute("delete from lake_parts where file_key = ?", [key])
+
     def record_removed(self, removed: RemovedFile) -> None:
         with self.state.transaction() as con:
-            for table in ("lake_parts", "quarantine", "input_files"):
+            self._supersede(removed.file_key)
+            for table in ("quarantine", "input_files"):
                 con.execute(f"delete from {table} where file_key = ?", [removed.file_key])
             self._run_file(removed.source, removed.file_path, "removed", Books(), None)
 
@@ -218,8 +227,14 @@ class RunBook:
             for r in self.state.rows("select part_path from lake_parts order by part_path")
         ]
 
-    def collect_garbage(self, lake_root: Path) -> list[str]:
-        return lake.remove_unlisted(lake_root, set(self.current_parts()))
+    def collect_garbage(self, lake_root: Path, retention_hours: float) -> list[str]:
+        """Delete lake files no publication can need: not current, and superseded longer ago than retention."""
+        cutoff = datetime.now(UTC) - timedelta(hours=retention_hours)
+        self.state.con.execute("delete from superseded_parts where superseded_at <= ?", [cutoff])
+        kept = self.state.rows("select part_path from superseded_parts")
+        return lake.remove_unlisted(
+            lake_root, set(self.current_parts()) | {str(r["part_path"]) for r in kept}
+        )
 
     def totals(self) -> dict[str, float | int]:
         """This run's books over the files it read (landed or failed)."""

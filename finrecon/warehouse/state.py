@@ -38,6 +38,10 @@ create table if not exists lake_parts (
     effective_cost double not null,
     run_id varchar not null
 );
+create table if not exists superseded_parts (
+    part_path varchar primary key,    -- a part no longer current, kept while older publications may read it
+    superseded_at timestamptz not null
+);
 create table if not exists quarantine (
     run_id varchar not null,
     source varchar not null,

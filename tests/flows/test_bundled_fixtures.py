@@ -115,9 +115,13 @@ def documented_columns(table: str) -> set[str]:
 
 def test_every_published_column_is_in_the_data_dictionary(published: Path) -> None:
     columns = query(published, "select table_name, column_name from duckdb_columns() where not internal")
+    # sections that document their columns by reference to another section
+    refers_to = {"lake_charges": "charges", "int_purchase_orders": "po_headers"}
     missing = []
     for table, column in columns:
-        if table == "charges" and (
+        if column in documented_columns(refers_to.get(table, table)):
+            continue
+        if table in ("charges", "lake_charges") and (
             column in FOCUS_COLUMNS or column in ("x_Id", "x_CommitmentDiscountUnitPrice")
         ):
             continue  # FOCUS columns: the specification; delivered x_ columns: the provider's

@@ -70,7 +70,10 @@ def test_same_night_twice_gives_identical_tables_and_reads_nothing(tmp_path: Pat
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_restated_period_replaces_only_that_period(tmp_path: Path) -> None:
-    config = make_project(tmp_path, {"aug.csv": AUGUST, "sep.csv": SEPTEMBER}, [po("PO-1")])
+    no_retention = "lake_retention_hours = 0"  # superseded parts go at once (the default keeps them 24 h)
+    config = make_project(
+        tmp_path, {"aug.csv": AUGUST, "sep.csv": SEPTEMBER}, [po("PO-1")], warehouse_toml=no_retention
+    )
     first = run_flow(config)
     august_parts = {k: v for k, v in lake_files(config).items() if "billing_period=2024-08" in k}
     august_rows = query(
@@ -114,7 +117,12 @@ def test_restated_period_replaces_only_that_period(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_removed_file_takes_its_rows_with_it(tmp_path: Path) -> None:
-    config = make_project(tmp_path, {"aug.csv": AUGUST, "sep.csv": SEPTEMBER}, [po("PO-1")])
+    config = make_project(
+        tmp_path,
+        {"aug.csv": AUGUST, "sep.csv": SEPTEMBER},
+        [po("PO-1")],
+        warehouse_toml="lake_retention_hours = 0",
+    )
     run_flow(config)
     (tmp_path / "focus" / "aug.csv").unlink()
     outcome = run_flow(config)

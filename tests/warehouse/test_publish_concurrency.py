@@ -45,7 +45,9 @@ def test_open_analyst_session_neither_blocks_nor_sees_a_half_written_state(tmp_p
     assert analyst.stdin is not None and analyst.stdout is not None
     try:
         assert analyst.stdout.readline().strip() == "2 5.00 5.00"
+        # a new file, and a restatement of the file the open snapshot reads (its old part must stay readable)
         write_csv(tmp_path / "focus" / "b.csv", [charge("2024-09-02", BilledCost="4.00")])
+        write_csv(tmp_path / "focus" / "a.csv", [charge(BilledCost="2.50"), charge(BilledCost="3.00")])
         outcome = run_flow(config)  # would raise if the analyst's read-only session blocked it
         assert outcome.summary.run["status"] == "succeeded"
         analyst.stdin.write("again\n")
@@ -56,8 +58,8 @@ def test_open_analyst_session_neither_blocks_nor_sees_a_half_written_state(tmp_p
         analyst.wait(timeout=30)
     assert analyst.returncode == 0
 
-    # 2.00 + 3.00 + 4.00 = 9.00 in a new session
-    assert query(published, "select count(*), sum(BilledCost) from charges") == [(3, 9.0)]
+    # 2.50 + 3.00 + 4.00 = 9.50 in a new session
+    assert query(published, "select count(*), sum(BilledCost) from charges") == [(3, 9.5)]
     assert not list(published.parent.glob(".*.building*"))
 
 

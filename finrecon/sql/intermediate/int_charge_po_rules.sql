@@ -1,8 +1,9 @@
--- grain: one rule_key (attribute combination) of charges without a PO tag, with the first allocation rule
--- whose conditions all hold. Conditions are glob patterns (`*`, `?`), case-sensitive; `tag:<key>` matches
--- the value of that tag key, the key compared like PO keys (case and separators ignored).
+-- grain: one combination of rule attributes (int_charge_rule_keys) of charges without a PO tag, with the
+-- first allocation rule whose conditions all hold. Conditions are glob patterns (`*`, `?`), case-sensitive;
+-- `tag:<key>` matches the value of that tag key, the key compared like PO keys (case and separators ignored).
+-- publish: table
 with untagged as (
-    select int_charge_rule_keys.*
+    select row_number() over () as rule_key, int_charge_rule_keys.*
     from int_charge_rule_keys
     left join int_charge_po_tags on int_charge_po_tags.Tags = int_charge_rule_keys.Tags
     where int_charge_po_tags.Tags is null
@@ -43,10 +44,11 @@ matching_rules as (
 )
 
 select
-    matching_rules.rule_key,
+    untagged.* exclude (rule_key),
     cfg_allocation_rules.rule_name,
     cfg_allocation_rules.po_number,
     normalize_po_number(cfg_allocation_rules.po_number, getvariable('po_default_prefix')) as po_number_norm
 from matching_rules
 inner join cfg_allocation_rules on cfg_allocation_rules.rule_position = matching_rules.rule_position
+inner join untagged on untagged.rule_key = matching_rules.rule_key
 qualify row_number() over (partition by matching_rules.rule_key order by matching_rules.rule_position) = 1

@@ -1,6 +1,7 @@
 -- grain: one distinct Tags value that carries a configured PO key with a non-empty value
 -- Parsed once per distinct Tags value, not once per charge. When several keys match, the first in
 -- tags.po_keys order wins (then the key's own spelling, for a stable result).
+-- publish: table
 with distinct_tags as (
     select distinct Tags
     from stg_focus__charges

@@ -1,9 +1,5 @@
--- grain: one distinct combination of the attributes allocation rules can match on (hashed as rule_key)
-select
-    hash(
-        ProviderName, BillingAccountId, BillingAccountName, SubAccountId, SubAccountName, ServiceName,
-        ServiceCategory, RegionId, ResourceId, InvoiceIssuerName, Tags
-    ) as rule_key,
+-- grain: one distinct combination of the attributes allocation rules can match on
+select distinct
     ProviderName,
     BillingAccountId,
     BillingAccountName,
@@ -16,4 +12,3 @@ select
     InvoiceIssuerName,
     Tags
 from stg_focus__charges
-group by all

@@ -14,7 +14,7 @@ with consumption as (
         cast(sum(charge_count) as bigint) as charge_count,
         min(charge_date) as first_charge_date,
         max(charge_date) as last_charge_date
-    from int_po_consumption
+    from po_consumption_daily
     group by po_number
 ),
 

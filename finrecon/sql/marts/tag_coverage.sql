@@ -2,7 +2,7 @@
 -- costs are Σ EffectiveCost (billed_* columns: the same split of Σ BilledCost)
 with charges_to_date as (
     select *
-    from int_charges
+    from charges
     where x_charge_date <= getvariable('as_of')
 )
 

@@ -2,7 +2,7 @@
 -- without a valid PO up to as_of; the report.untagged_top_n largest by Σ EffectiveCost, then Σ BilledCost
 with unallocated as (
     select *
-    from int_charges
+    from charges
     where x_po_status in ('untagged', 'invalid')
         and x_charge_date <= getvariable('as_of')
 ),

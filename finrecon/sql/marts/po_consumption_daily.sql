@@ -7,7 +7,7 @@ with valid_charges as (
         BillingCurrency as billing_currency,
         sum(BilledCost) as billed_cost,
         count(*) as charge_count
-    from int_charges
+    from charges
     where x_po_status = 'valid'
         and x_charge_date <= getvariable('as_of')
     group by all

@@ -1,0 +1,5 @@
+-- grain: one ERP purchase order per comparison key (po_number_norm); two ERP numbers that normalise alike: the lowest wins
+-- publish: table
+select *
+from stg_erp__po_headers
+qualify row_number() over (partition by po_number_norm order by po_number) = 1
