@@ -137,13 +137,15 @@ def _resolve_as_of(state: State, requested: date | None) -> date:
 
 
 def _check_conservation(state: State) -> tuple[int, float, float]:
-    """Published charges must equal the lake's current parts, row for row and cent for cent."""
+    """Published charges (their daily aggregate, which every mart reads) must equal the lake's current parts,
+    row for row and cent for cent: a resolution join that duplicated or dropped a charge would show here."""
     expected = state.con.execute(
         f"select coalesce(sum(row_count), 0), coalesce(sum(billed_cost), 0), coalesce(sum(effective_cost), 0) "
         f'from "{state.catalog}".main.lake_parts'
     ).fetchall()[0]
     actual = state.con.execute(
-        f"select count(*), coalesce(sum(BilledCost), 0), coalesce(sum(EffectiveCost), 0) from {PUBLISH_ALIAS}.main.charges"
+        "select coalesce(sum(charge_count), 0), coalesce(sum(BilledCost), 0), coalesce(sum(EffectiveCost), 0) "
+        f"from {PUBLISH_ALIAS}.main.charges_daily"
     ).fetchall()[0]
     if (
         int(expected[0]) != int(actual[0])

@@ -1,12 +1,10 @@
--- grain: one combination of rule attributes (int_charge_rule_keys) of charges without a PO tag, with the
+-- grain: one combination of rule attributes of charges without a PO tag (int_charge_rule_keys), with the
 -- first allocation rule whose conditions all hold. Conditions are glob patterns (`*`, `?`), case-sensitive;
 -- `tag:<key>` matches the value of that tag key, the key compared like PO keys (case and separators ignored).
 -- publish: table
 with untagged as (
-    select row_number() over () as rule_key, int_charge_rule_keys.*
+    select row_number() over () as rule_key, *
     from int_charge_rule_keys
-    left join int_charge_po_tags on int_charge_po_tags.Tags = int_charge_rule_keys.Tags
-    where int_charge_po_tags.Tags is null
 ),
 
 condition_results as (

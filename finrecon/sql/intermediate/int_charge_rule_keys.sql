@@ -1,14 +1,17 @@
--- grain: one distinct combination of the attributes allocation rules can match on
+-- grain: one distinct combination of the attributes allocation rules can match on, among charges without a
+-- PO tag (the only ones rules apply to)
 select distinct
-    ProviderName,
-    BillingAccountId,
-    BillingAccountName,
-    SubAccountId,
-    SubAccountName,
-    ServiceName,
-    ServiceCategory,
-    RegionId,
-    ResourceId,
-    InvoiceIssuerName,
-    Tags
+    stg_focus__charges.ProviderName,
+    stg_focus__charges.BillingAccountId,
+    stg_focus__charges.BillingAccountName,
+    stg_focus__charges.SubAccountId,
+    stg_focus__charges.SubAccountName,
+    stg_focus__charges.ServiceName,
+    stg_focus__charges.ServiceCategory,
+    stg_focus__charges.RegionId,
+    stg_focus__charges.ResourceId,
+    stg_focus__charges.InvoiceIssuerName,
+    stg_focus__charges.Tags
 from stg_focus__charges
+left join int_charge_po_tags on int_charge_po_tags.Tags = stg_focus__charges.Tags
+where int_charge_po_tags.Tags is null

@@ -2,7 +2,7 @@
 -- coverage_ratio = committed ÷ (committed + on-demand), Σ EffectiveCost
 with usage_to_date as (
     select *
-    from charges
+    from charges_daily
     where ChargeCategory = 'Usage'
         and x_charge_date <= getvariable('as_of')
 )

@@ -4,7 +4,7 @@
 -- covered); funded_po_number = the PO on the commitment's Purchase rows
 with commitment_charges as (
     select *
-    from charges
+    from charges_daily
     where CommitmentDiscountId is not null
         and x_charge_date <= getvariable('as_of')
 ),
@@ -49,7 +49,7 @@ on_demand as (
         x_billing_period as billing_month,
         ServiceName as service_name,
         sum(EffectiveCost) as on_demand_cost
-    from charges
+    from charges_daily
     where ChargeCategory = 'Usage'
         and CommitmentDiscountId is null
         and x_charge_date <= getvariable('as_of')
@@ -71,7 +71,7 @@ funding as (
         CommitmentDiscountId as commitment_discount_id,
         min(x_po_number) as funded_po_number,
         min(x_po_status) as funded_po_status
-    from charges
+    from charges_daily
     where CommitmentDiscountId is not null
         and ChargeCategory = 'Purchase'
         and x_po_number is not null

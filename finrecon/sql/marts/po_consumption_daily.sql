@@ -6,8 +6,8 @@ with valid_charges as (
         x_charge_date as charge_date,
         BillingCurrency as billing_currency,
         sum(BilledCost) as billed_cost,
-        count(*) as charge_count
-    from charges
+        sum(charge_count) as charge_count
+    from charges_daily
     where x_po_status = 'valid'
         and x_charge_date <= getvariable('as_of')
     group by all

@@ -2,7 +2,7 @@
 -- costs are Σ EffectiveCost (billed_* columns: the same split of Σ BilledCost)
 with charges_to_date as (
     select *
-    from charges
+    from charges_daily
     where x_charge_date <= getvariable('as_of')
 )
 
@@ -26,7 +26,7 @@ select
     coalesce(sum(BilledCost) filter (where x_po_status = 'invalid'), 0) as invalid_po_billed_cost,
     coalesce(sum(BilledCost) filter (where x_po_status = 'untagged'), 0) as untagged_billed_cost,
     -- counts
-    count(*) as charge_count,
+    sum(charge_count) as charge_count,
     getvariable('as_of') as as_of
 from charges_to_date
 group by all

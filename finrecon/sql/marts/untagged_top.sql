@@ -18,7 +18,7 @@ per_resource as (
         x_po_status as po_status,
         x_po_reason as po_reason,
         max(x_po_tag_value) as po_tag_value,
-        list_sort(list_distinct(flatten(list(coalesce(json_keys(Tags), []))))) as tag_keys,
+        list(distinct Tags) as distinct_tags,
         max(BillingCurrency) as billing_currency,
         sum(EffectiveCost) as effective_cost,
         sum(BilledCost) as billed_cost,
@@ -27,14 +27,37 @@ per_resource as (
         max(x_charge_date) as last_charge_date
     from unallocated
     group by provider_name, billing_account_id, sub_account_id, service_name, resource_id, po_status, po_reason
+),
+
+ranked as (
+    select
+        row_number() over (
+            order by effective_cost desc, billed_cost desc, provider_name, resource_id, po_reason
+        ) as rank,
+        *
+    from per_resource
+    qualify rank <= getvariable('untagged_top_n')
 )
 
 select
-    row_number() over (
-        order by effective_cost desc, billed_cost desc, provider_name, resource_id, po_reason
-    ) as rank,
-    *,
+    rank,
+    provider_name,
+    billing_account_id,
+    sub_account_id,
+    service_name,
+    resource_id,
+    resource_name,
+    po_status,
+    po_reason,
+    po_tag_value,
+    -- tag keys parsed only for the ranked resources' distinct Tags values
+    list_sort(list_distinct(flatten(list_transform(distinct_tags, lambda t: coalesce(json_keys(t), []))))) as tag_keys,
+    billing_currency,
+    effective_cost,
+    billed_cost,
+    charge_count,
+    first_charge_date,
+    last_charge_date,
     getvariable('as_of') as as_of
-from per_resource
-qualify rank <= getvariable('untagged_top_n')
+from ranked
 order by rank
