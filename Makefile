@@ -24,5 +24,11 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
+# Benchmarks (not part of the tests): `make bench ROWS=10000000 FORMAT=parquet`; see BENCHMARKS.md.
+ROWS ?= 1000000
+FORMAT ?= parquet
+bench: install
+	$(BIN)/finrecon bench run --rows $(ROWS) --format $(FORMAT)
+
 clean:
-	rm -rf data/finops.duckdb data/state.duckdb data/lake .pytest_cache .mypy_cache
+	rm -rf data/finops.duckdb data/state.duckdb data/lake .bench .pytest_cache .mypy_cache

@@ -64,12 +64,10 @@ def run(
     # No phoning home from the temporary Prefect server (the network may be closed; it only logs errors).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Imported late: Prefect is slow to import and not needed to report a bad config.
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    from finrecon.flows.nightly import nightly
+    from finrecon.flows.nightly import configured_nightly
     from finrecon.report.summary import render
 
-    flow = nightly.with_options(task_runner=ThreadPoolTaskRunner(max_workers=loaded.runner.max_workers))  # type: ignore[arg-type]
+    flow = configured_nightly(loaded)
     config_path = str(config) if config else os.environ.get("FINRECON_CONFIG")
     try:
         outcome = flow(config_path=config_path, as_of=as_of_date)
@@ -189,6 +187,53 @@ def _prompt(con: duckdb.DuckDBPyConnection) -> None:
             with contextlib.suppress(typer.Exit):  # the error is printed; keep the prompt
                 _print_query(con, buffer)
             buffer = ""
+
+
+bench_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Generate data and benchmark the flow."
+)
+app.add_typer(bench_app, name="bench")
+BENCH_DIR = Path(".bench")
+
+
+@bench_app.command("generate")
+def bench_generate(
+    rows: Annotated[int, typer.Option(help="Charge rows (split over three providers).")] = 1_000_000,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.gz")] = "parquet",
+    out: Annotated[Path, typer.Option(help="Folder to write focus/ and erp/ into.")] = BENCH_DIR / "data",
+    rows_per_file: Annotated[int, typer.Option(help="Rows per file (one file = one task).")] = 1_000_000,
+) -> None:
+    """Write deterministic FOCUS-shaped charges and a matching ERP extract (never commit them)."""
+    from finrecon.bench.generate import generate
+
+    result = generate(out, rows, fmt, rows_per_file)
+    console.print(
+        f"{result.rows:,} rows in {len(result.files)} files under {out}/focus, ERP under {result.erp_dir}"
+    )
+
+
+@bench_app.command("run")
+def bench_run(
+    rows: Annotated[int, typer.Option(help="Charge rows to generate and run.")] = 1_000_000,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.gz")] = "parquet",
+    workdir: Annotated[
+        Path, typer.Option(help="Where data and outputs go (reused between runs).")
+    ] = BENCH_DIR,
+    rows_per_file: Annotated[int, typer.Option(help="Rows per file.")] = 1_000_000,
+    workers: Annotated[int, typer.Option(help="Parallel landing tasks.")] = 2,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory_limit, e.g. 4GB.")] = None,
+    record: Annotated[bool, typer.Option(help="Append the result row to BENCHMARKS.md.")] = False,
+) -> None:
+    """Run the real nightly flow on generated data against a bare-DuckDB lower bound; print the figures."""
+    from finrecon.bench.runner import BenchSettings, markdown_row, run_bench
+
+    settings = BenchSettings(rows, fmt, workdir, rows_per_file, workers, memory_limit)
+    results = run_bench(settings, console)
+    row = markdown_row(results)
+    console.print(row, soft_wrap=True)
+    if record:
+        with Path("BENCHMARKS.md").open("a", encoding="utf-8") as handle:
+            handle.write(row + "\n")
 
 
 if __name__ == "__main__":

@@ -102,9 +102,10 @@ def measure_lower_bound(data_dir: Path, fmt: str) -> dict[str, object]:
 
 def measure_flow(config: Path) -> dict[str, object]:
     started = time.perf_counter()
-    from finrecon.flows.nightly import nightly
+    from finrecon.flows.nightly import configured_nightly
+    from finrecon.models.config import load_config
 
-    outcome = nightly(config_path=str(config))
+    outcome = configured_nightly(load_config(config))(config_path=str(config))
     total = time.perf_counter() - started
     return {
         "seconds": total,

@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from finrecon.models.config import Config, load_config
+from finrecon.models.config import Config, RunnerConfig, load_config
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
 from finrecon.warehouse.erp_landing import ErpData, load_erp
@@ -219,3 +219,19 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
         _publish_artifacts(summary)
     logger.info("run %s %s %s", run_id, "left unchanged" if unchanged else "published", path)
     return RunOutcome(run_id, path, summary, failed, unchanged, clock.stages, landing_seconds)
+
+
+def task_runner_for(runner: RunnerConfig) -> Any:
+    """The configured task runner: threads by default, prefect-dask's DaskTaskRunner to fan out."""
+    if runner.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if runner.dask_address:
+            return DaskTaskRunner(address=runner.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": runner.dask_workers, "threads_per_worker": 1})
+    return ThreadPoolTaskRunner(max_workers=runner.max_workers)
+
+
+def configured_nightly(config: Config) -> Any:
+    """The nightly flow with the config's task runner."""
+    return nightly.with_options(task_runner=task_runner_for(config.runner))

@@ -130,8 +130,12 @@ class ReportConfig(_Strict):
 
 
 class RunnerConfig(_Strict):
-    task_runner: Literal["threads"] = "threads"
-    max_workers: int = Field(default=4, ge=1)
+    """Where the per-file tasks run: threads in this process, or a Dask cluster (prefect-dask)."""
+
+    task_runner: Literal["threads", "dask"] = "threads"
+    max_workers: int = Field(default=4, ge=1)  # threads
+    dask_address: str | None = None  # e.g. "tcp://scheduler:8786"; None starts a local cluster
+    dask_workers: int = Field(default=2, ge=1)  # local cluster size when no address is given
 
 
 class Config(_Strict):
