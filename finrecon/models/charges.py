@@ -59,7 +59,7 @@ def _typed_expr(name: str, kind: Kind, dtype: pl.DataType, values: pl.Series) ->
             return utc.cast(pl.Datetime("us"))
         if isinstance(dtype, pl.Date):
             return column.cast(pl.Datetime("us"))
-        return parsing.timestamp_expr(name)
+        return pl.lit(parsing.parse_timestamps(values.cast(pl.Utf8)))
     text = column if dtype == pl.Utf8 else column.cast(pl.Utf8)
     if kind is Kind.JSON:
         return parsing.tags_expr(name, values.cast(pl.Utf8))

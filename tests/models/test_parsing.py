@@ -198,3 +198,29 @@ def test_tags_expr_maps_each_value_and_nulls_invalid_ones() -> None:
     frame = values.to_frame()
     out = frame.select(parsing.tags_expr("Tags", values)).get_column("Tags").to_list()
     assert out == ['{"po": "PO-1"}', '{"a": "b"}', None, None, '{"po": "PO-1"}', None]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # one format per column: the fast path
+        (
+            ["2024-09-18 22:00:00", None, "2024-09-19 01:30:00"],
+            [(2024, 9, 18, 22, 0), None, (2024, 9, 19, 1, 30)],
+        ),
+        (["2023-01-01T00:00:00Z", "2023-01-01T01:00:00Z"], [(2023, 1, 1, 0, 0), (2023, 1, 1, 1, 0)]),
+        # a mixed column, an offset and garbage: every value gets every format
+        (
+            ["2024-09-18 22:00:00", "2024-09-01T02:00:00+02:00", "2024-09-02", "not-a-date"],
+            [(2024, 9, 18, 22, 0), (2024, 9, 1, 0, 0), (2024, 9, 2, 0, 0), None],
+        ),
+        ([None, None], [None, None]),
+    ],
+)
+def test_parse_timestamps_agrees_with_the_per_value_parser(values: list[str | None], expected: list) -> None:  # type: ignore[type-arg]
+    series = pl.Series("ts", values, dtype=pl.Utf8)
+    parsed = parsing.parse_timestamps(series)
+    got = [None if v is None else (v.year, v.month, v.day, v.hour, v.minute) for v in parsed.to_list()]
+    assert got == expected
+    reference = series.to_frame().select(parsing.timestamp_expr("ts")).to_series()
+    assert parsed.to_list() == reference.to_list()
