@@ -58,7 +58,8 @@ class BenchSettings:
 
 
 def data_dir(settings: BenchSettings) -> Path:
-    return settings.workdir / f"{settings.fmt.replace('.', '')}-{settings.rows}"
+    """Absolute: the measurements run in their own processes, in that folder."""
+    return settings.workdir.resolve() / f"{settings.fmt.replace('.', '')}-{settings.rows}"
 
 
 def ensure_data(settings: BenchSettings, console: Console) -> Path:
