@@ -1,4 +1,5 @@
-"""Reusable Pandera checks (polars backend) over raw text columns.
+"""Reusable Pandera checks (polars backend) over raw text columns, for the ERP extracts (charge checks compare
+with typed siblings instead: models/charges.py).
 
 Checks run on the text as delivered, so a failure case carries the raw value into quarantine. NULL always
 passes here; nullability is the column's own `nullable` setting.
@@ -27,10 +28,6 @@ def is_decimal() -> pa.Check:
     return _parses("is_decimal", parsing.decimal_expr)
 
 
-def is_timestamp() -> pa.Check:
-    return _parses("is_timestamp", parsing.timestamp_expr)
-
-
 def is_date() -> pa.Check:
     return _parses("is_date", parsing.date_expr)
 
@@ -50,15 +47,6 @@ def is_iso_currency() -> pa.Check:
 def is_one_of(allowed: Iterable[str], name: str) -> pa.Check:
     values = list(allowed)
     return _parses(name, lambda column: parsing.enum_expr(column, values))
-
-
-def is_json_object() -> pa.Check:
-    def check(data: PolarsData) -> pl.LazyFrame:
-        values = data.lazyframe.select(pl.col(data.key)).collect().to_series()
-        expr = parsing.tags_expr(data.key, values)
-        return data.lazyframe.select(pl.col(data.key).is_null() | expr.is_not_null())
-
-    return pa.Check(check, name="is_json_object")
 
 
 def at_least(bound: float, name: str) -> pa.Check:

@@ -8,7 +8,6 @@ recorded in the state file; parts it does not list (a killed run's leftovers, a 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +28,9 @@ class Part:
     effective_cost: float
 
 
-def provider_slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-") or "unknown"
-
-
 def provider_slug_expr(column: str) -> pl.Expr:
-    """`provider_slug` as a columnar expression (the lake's partition value)."""
+    """The lake's provider partition value: lower-case, runs of other characters as '-' ("Google Cloud" →
+    "google-cloud"), `unknown` when nothing is left."""
     slug = pl.col(column).str.strip_chars().str.to_lowercase().str.replace_all(r"[^a-z0-9]+", "-")
     slug = slug.str.strip_chars("-")
     return pl.when(slug == "").then(pl.lit("unknown")).otherwise(slug)
