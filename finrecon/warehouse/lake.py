@@ -38,16 +38,23 @@ def provider_slug_expr(column: str) -> pl.Expr:
 
 def write_parts(charges: pl.DataFrame, lake_root: Path, file_key: str, run_id: str) -> list[Part]:
     """Write `charges` (typed) as one part per provider × billing period; return what was written."""
-    keyed = charges.with_columns(
-        provider_slug_expr("ProviderName").alias("__provider"),
-        pl.coalesce("BillingPeriodStart", "ChargePeriodStart").dt.strftime("%Y-%m").alias("__period"),
-    )
-    keys = keyed.select("__provider", "__period").unique()
-    groups = (
-        [((keys.item(0, 0), keys.item(0, 1)), keyed)]  # one partition (the usual case): no copy
-        if keys.height == 1
-        else keyed.group_by("__provider", "__period", maintain_order=True)
-    )
+    # Partition keys from the distinct (provider, period start) pairs: a handful, not one per row.
+    period_start = pl.coalesce("BillingPeriodStart", "ChargePeriodStart").alias("__period_start")
+    pairs = charges.select("ProviderName", period_start).unique()
+    if pairs.height == 1:  # the usual case: one file, one partition, no copy
+        key = pairs.select(provider_slug_expr("ProviderName"), pl.col("__period_start").dt.strftime("%Y-%m"))
+        groups: list[tuple[tuple[object, object], pl.DataFrame]] = [
+            ((key.item(0, 0), key.item(0, 1)), charges)
+        ]
+    else:
+        keyed = charges.with_columns(
+            provider_slug_expr("ProviderName").alias("__provider"),
+            period_start.dt.strftime("%Y-%m").alias("__period"),
+        )
+        groups = [
+            (key, group.drop("__provider", "__period"))
+            for key, group in keyed.group_by("__provider", "__period", maintain_order=True)
+        ]
     parts = []
     for (provider, period), group in groups:
         relative = (
@@ -59,7 +66,7 @@ def write_parts(charges: pl.DataFrame, lake_root: Path, file_key: str, run_id: s
         target = lake_root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.tmp")
-        rows = group.drop("__provider", "__period")
+        rows = group
         # lz4: about 30 % faster to write than zstd for these frames, files about 30 % larger
         rows.write_parquet(temporary, compression="lz4", statistics=True)
         os.replace(temporary, target)
