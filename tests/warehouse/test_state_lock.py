@@ -10,7 +10,7 @@ import pytest
 
 from finrecon.warehouse.state import State, StateLockedError
 
-HOLD = "import sys; from finrecon.warehouse.state import State; State.open(__import__('pathlib').Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()"
+HOLD = "import sys; from finrecon.warehouse.state import State; held = State.open(__import__('pathlib').Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()"
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_state(tmp_path: Path) -> None:
