@@ -3,7 +3,9 @@
 Analysts keep the file open with their own tools while a run works; DuckDB locks a file against other
 processes, so the pipeline never writes the published file: it builds `.<name>.<run_id>.building` next to it,
 closes it, and renames it over the old one. An open session keeps its snapshot; a new one sees the new data; a
-killed run leaves the last publication untouched.
+killed run leaves the last publication untouched. Charges are not copied: `charges` is a view over the lake's
+current Parquet parts (replaced parts stay on disk for `warehouse.lake_retention_hours`, so older snapshots keep
+reading them); the marts are tables.
 """
 
 from __future__ import annotations
