@@ -6,14 +6,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pandera.polars as pa
 import polars as pl
 
 from finrecon.connectors.erp_files import read_erp_file
 from finrecon.models import erp as erp_models
 from finrecon.models.config import Config
-from finrecon.models.quarantine import FileLevelError, missing_columns_error, split_valid
+from finrecon.models.quarantine import (
+    ROW_COLUMN,
+    FileLevelError,
+    empty_failures,
+    missing_columns_error,
+    split_valid,
+)
 from finrecon.warehouse.landing import Books, FileLanding, file_key
+from finrecon.warehouse.models_runner import run_macros
 
 ERP_SOURCE = "erp"
 
@@ -46,8 +54,12 @@ def load_extract(
     display_path: str,
     schema: pa.DataFrameSchema,
     typer: Callable[[pl.DataFrame], pl.DataFrame],
+    cross_row_check: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> ErpExtract:
-    """Read, validate and type one extract; a missing required column fails the file, naming it."""
+    """Read, validate and type one extract; a missing required column fails the file, naming it.
+
+    `cross_row_check` returns quarantine records for valid rows that conflict with each other.
+    """
     key = file_key(ERP_SOURCE, table)
     if path is None:
         books = Books()
@@ -67,9 +79,39 @@ def load_extract(
         landing = FileLanding(ERP_SOURCE, display_path, key, "failed", Books(rows, 0, rows), failures=err.record(),
                               error=err.message)  # fmt: skip
         return ErpExtract(table, _empty(schema, typer), landing)
-    books = Books(raw.height, split.valid.height, split.quarantined_rows.height)
-    landing = FileLanding(ERP_SOURCE, display_path, key, "landed", books, failures=split.failures)
-    return ErpExtract(table, typer(split.valid), landing)
+    valid, failures = split.valid, split.failures
+    conflicts = cross_row_check(valid) if cross_row_check is not None else empty_failures()
+    if conflicts.height:
+        valid = valid.filter(~pl.col(ROW_COLUMN).is_in(conflicts.get_column("row_number").implode()))
+        failures = pl.concat([failures, conflicts])
+    books = Books(raw.height, valid.height, raw.height - valid.height)
+    landing = FileLanding(ERP_SOURCE, display_path, key, "landed", books, failures=failures)
+    return ErpExtract(table, typer(valid), landing)
+
+
+def po_numbers_that_collide(prefix: str | None) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """Quarantine every PO whose number normalises like another's (`PO-1` and `po 1`): a charge tagged with it
+    could belong to either, so neither is guessed. Uses the SQL macro, the one definition of normalisation."""
+
+    def check(headers: pl.DataFrame) -> pl.DataFrame:
+        con = duckdb.connect()
+        try:
+            run_macros(con)
+            con.register("headers", headers.select(ROW_COLUMN, "po_number").to_arrow())
+            return con.sql(
+                f"""
+                select {ROW_COLUMN} as row_number, 'po_number' as column_name,
+                       'po_number_unique_after_normalisation' as check_name, po_number as raw_value
+                from headers
+                qualify count(*) over (partition by normalize_po_number(po_number, $prefix)) > 1
+                order by row_number
+                """,
+                params={"prefix": prefix},
+            ).pl()
+        finally:
+            con.close()
+
+    return check
 
 
 def load_erp(config: Config) -> ErpData:
@@ -77,17 +119,18 @@ def load_erp(config: Config) -> ErpData:
     erp = config.erp
     mapping = erp_models.status_map(erp.status_map)
 
+    collisions = po_numbers_that_collide(config.tags.po_default_prefix)
     specs = [
         ("po_headers", erp.po_headers, erp_models.po_headers_schema(mapping),
-         lambda raw: erp_models.type_po_headers(raw, mapping)),
-        ("po_lines", erp.po_lines, erp_models.po_lines_schema(), erp_models.type_po_lines),
-        ("fx_rates", erp.fx_rates, erp_models.fx_rates_schema(), erp_models.type_fx_rates),
+         lambda raw: erp_models.type_po_headers(raw, mapping), collisions),
+        ("po_lines", erp.po_lines, erp_models.po_lines_schema(), erp_models.type_po_lines, None),
+        ("fx_rates", erp.fx_rates, erp_models.fx_rates_schema(), erp_models.type_fx_rates, None),
     ]  # fmt: skip
     extracts = {}
-    for table, path, schema, typer in specs:
+    for table, path, schema, typer, cross_row_check in specs:
         resolved = config.resolve(path) if path is not None else None
         display = path.as_posix() if path is not None else f"<no {table} configured>"
-        extracts[table] = load_extract(table, resolved, display, schema, typer)
-    landings = [extracts[table].landing for table, path, _, _ in specs if path is not None]
+        extracts[table] = load_extract(table, resolved, display, schema, typer, cross_row_check)
+    landings = [extracts[table].landing for table, path, *_ in specs if path is not None]
     headers, lines, rates = extracts["po_headers"], extracts["po_lines"], extracts["fx_rates"]
     return ErpData(headers.frame, lines.frame, rates.frame, landings)

@@ -1,4 +1,5 @@
--- grain: one ERP purchase order per comparison key (po_number_norm); two ERP numbers that normalise alike: the lowest wins
+-- grain: one ERP purchase order per comparison key (po_number_norm); numbers that normalise alike are
+-- quarantined on load, the qualify below only guarantees the grain
 -- publish: table
 select *
 from stg_erp__po_headers
