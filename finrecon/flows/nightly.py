@@ -195,6 +195,8 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
                     for landing in erp.landings:
                         book.record_landing(landing, None)
                     result = build_marts(state, config, book, erp, run_id, as_of)
+                slowest = sorted(result.model_seconds.items(), key=lambda item: -item[1])[:5]
+                logger.info("slowest models: %s", ", ".join(f"{name} {sec:.1f}s" for name, sec in slowest))
                 books = {
                     "published_charge_rows": result.charge_rows,
                     "published_billed_cost": result.billed_cost,

@@ -131,9 +131,6 @@ class State:
         names = [d[0] for d in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        return self.con.sql(sql, params=params or []).pl()
-
     def insert_frame(self, table: str, frame: pl.DataFrame) -> None:
         """Append a polars frame whose columns are a subset of `table`'s, matched by name."""
         if frame.height == 0:
