@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from finrecon.models.config import Config, ConfigError, load_config
+from finrecon.models.config import AwsCurSource, Config, ConfigError, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # Wide enough for the summary tables when the output is a file or a pipe (Rich would assume 80 columns).
@@ -86,6 +86,22 @@ def run(
         raise typer.Exit(EXIT_FILES_FAILED)
 
 
+def _check_aws_listing(source: AwsCurSource, table: Table) -> int:
+    """List an S3 export's periods (no downloads: their files are checked when a run lands them)."""
+    from finrecon.connectors import aws_cur
+
+    try:
+        listing = aws_cur.list_deliveries(aws_cur.s3_client(source), source)
+    except aws_cur.DeliveryError as err:
+        table.add_row(source.name, source.location, "", "", "", str(err))
+        return 1
+    for ref in listing.manifests:
+        table.add_row(source.name, f"s3://{source.bucket}/{ref.key}", "", "", "", "")
+    for period, message in listing.problems.items():
+        table.add_row(source.name, f"BILLING_PERIOD={period}", "", "", "", message)
+    return len(listing.problems)
+
+
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Check the config and every input file; publish nothing."""
@@ -99,6 +115,9 @@ def validate(config: ConfigOption = None) -> None:
         table.add_column(name)
     failures = 0
     for source in loaded.sources:
+        if isinstance(source, AwsCurSource):
+            failures += _check_aws_listing(source, table)
+            continue
         folder = loaded.resolve(source.path)
         for path in discover(folder):
             relative = path.relative_to(folder).as_posix()

@@ -101,6 +101,14 @@ PO_LINE_COLUMNS = ["po_number", "line_number", "description", "quantity", "unit_
 FX_COLUMNS = ["rate_date", "from_currency", "to_currency", "rate"]
 
 
+FOCUS_SOURCE_TOML = """
+[[sources]]
+kind = "focus_files"
+name = "test"
+path = "focus"
+"""
+
+
 def make_project(
     root: Path,
     files: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -109,10 +117,15 @@ def make_project(
     extra_toml: str = "",
     po_default_prefix: str | None = "PO",
     warehouse_toml: str = "",
+    sources_toml: str | None = None,
 ) -> Path:
-    """Write FOCUS files (name -> rows), an ERP extract and a config under `root`; return the config path."""
+    """Write FOCUS files (name -> rows), an ERP extract and a config under `root`; return the config path.
+
+    `sources_toml` replaces the default `focus_files` source (e.g. an S3 export source).
+    """
     for name, rows in files.items():
         write_csv(root / "focus" / name, rows)
+    sources = sources_toml if sources_toml is not None else FOCUS_SOURCE_TOML
     write_csv(root / "erp" / "po_headers.csv", list(pos))
     write_csv(root / "erp" / "po_lines.csv", [], PO_LINE_COLUMNS)
     write_csv(root / "erp" / "fx_rates.csv", list(fx), FX_COLUMNS)
@@ -124,10 +137,7 @@ lake_path = "out/lake"
 state_path = "out/state.duckdb"
 {warehouse_toml}
 
-[[sources]]
-kind = "focus_files"
-name = "test"
-path = "focus"
+{sources}
 
 [erp]
 kind = "files"

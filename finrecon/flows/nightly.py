@@ -15,9 +15,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from finrecon.models.config import Config, RunnerConfig, load_config
+from finrecon.models.config import AwsCurSource, Config, RunnerConfig, load_config
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
+from finrecon.warehouse.aws_landing import land_aws_period
 from finrecon.warehouse.erp_landing import ErpData, load_erp
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_focus_file
 from finrecon.warehouse.run import PlannedFile, RunBook, inputs_signature, new_run_id, plan_inputs
@@ -66,25 +67,40 @@ def io_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
     )
 
 
+def _land(
+    planned: PlannedFile, download_root: Path, lake_root: Path, run_id: str, ratio: float
+) -> FileLanding:
+    source = planned.source
+    if isinstance(source, AwsCurSource):
+        return land_aws_period(
+            planned, download_root=download_root, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio
+        )
+    return land_focus_file(
+        planned.path,
+        source=source.name,
+        relative_path=planned.relative_path,
+        null_values=source.null_values,
+        lake_root=lake_root,
+        run_id=run_id,
+        max_failure_ratio=ratio,
+    )
+
+
 @io_task("land-file")
-def land_file(planned: PlannedFile, lake_root: Path, run_id: str, max_failure_ratio: float) -> FileLanding:
+def land_file(
+    planned: PlannedFile, download_root: Path, lake_root: Path, run_id: str, max_failure_ratio: float
+) -> FileLanding:
+    """Land one input: a FOCUS file, or one billing period of a remote export (downloaded first)."""
     logger = get_run_logger()
     try:
-        landing = land_focus_file(
-            planned.path,
-            source=planned.source.name,
-            relative_path=planned.relative_path,
-            null_values=planned.source.null_values,
-            lake_root=lake_root,
-            run_id=run_id,
-            max_failure_ratio=max_failure_ratio,
-        )
+        landing = _land(planned, download_root, lake_root, run_id, max_failure_ratio)
     except (OSError, ReconciliationError):
         raise  # retried, or a broken identity that must stop the run
     except Exception as err:
-        # One file the code cannot handle must not take the night down: it fails alone, loudly.
+        # One input the code cannot handle must not take the night down: it fails alone, loudly.
         logger.exception("%s: unexpected error", planned.relative_path)
-        landing = failed_landing(planned.source.name, planned.relative_path, f"{type(err).__name__}: {err}")
+        message = f"{type(err).__name__}: {err}"
+        landing = failed_landing(planned.source.name, planned.relative_path, message, planned.file_key)
     b = landing.books
     if landing.status == "failed":
         logger.warning("%s failed: %s", planned.relative_path, landing.error)
@@ -123,8 +139,13 @@ def _record_inputs(book: RunBook, config: Config, state: State, run_id: str) -> 
     """
     planned, removed = plan_inputs(state, config)
     lake_root = config.resolve(config.warehouse.lake_path)
+    download_root = config.resolve(config.warehouse.download_path)
     ratio = config.validation.max_failure_ratio
-    futures = {p.file_key: land_file.submit(p, lake_root, run_id, ratio) for p in planned if p.needs_landing}
+    futures = {
+        p.file_key: land_file.submit(p, download_root, lake_root, run_id, ratio)
+        for p in planned
+        if p.needs_landing
+    }
     task_seconds: dict[str, float] = {}
     for item in planned:
         if item.needs_landing:

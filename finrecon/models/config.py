@@ -44,6 +44,7 @@ class _Strict(BaseModel):
 class WarehouseConfig(_Strict):
     published_path: Path = Path("data/finops.duckdb")
     lake_path: Path = Path("data/lake")
+    download_path: Path = Path("data/downloads")  # remote deliveries are fetched here, then landed
     state_path: Path = Path("data/state.duckdb")
     lake_retention_hours: float = Field(default=24.0, ge=0)  # superseded lake parts outlive their replacement
     memory_limit: str | None = None  # DuckDB memory_limit, e.g. "4GB"
@@ -57,7 +58,39 @@ class FocusFilesSource(_Strict):
     null_values: list[str] = ["", "NULL", "null"]
 
 
-Source = Annotated[FocusFilesSource, Field(discriminator="kind")]
+class AwsCurSource(_Strict):
+    """An AWS billing export in S3: CUR 2.0 or FOCUS via Data Exports, or a legacy Cost and Usage Report.
+
+    Credentials come only from boto3's default chain (environment, `profile`, instance or container role),
+    optionally exchanged for `role_arn` through STS; `endpoint_url` points at an S3-compatible store.
+    """
+
+    kind: Literal["aws_cur"]
+    name: str = "aws"
+    export_type: Literal["cur2", "cur_legacy", "focus"]
+    bucket: str = Field(min_length=3)
+    prefix: str = ""
+    export_name: str = Field(min_length=1)  # Data Exports export name, or the legacy report name
+    region: str | None = None
+    profile: str | None = None
+    role_arn: str | None = None
+    endpoint_url: str | None = None
+    max_attempts: int = Field(default=8, ge=1)  # botocore retries (throttling, 5xx, connection errors)
+    null_values: list[str] = ["", "NULL", "null"]
+
+    @field_validator("prefix")
+    @classmethod
+    def _strip_slashes(cls, prefix: str) -> str:
+        return prefix.strip("/")
+
+    @property
+    def location(self) -> str:
+        """Where the export lives, for messages: s3://bucket/prefix/export."""
+        parts = [p for p in (self.prefix, self.export_name) if p]
+        return f"s3://{self.bucket}/" + "/".join(parts)
+
+
+Source = Annotated[FocusFilesSource | AwsCurSource, Field(discriminator="kind")]
 
 
 class ErpFilesConfig(_Strict):
@@ -224,7 +257,9 @@ def parse_config(raw: dict[str, Any], base_dir: Path, origin: str) -> Config:
 
 def _check_paths_exist(config: Config, origin: str) -> None:
     inputs: list[tuple[str, Path | None]] = [
-        (f"sources[{i}].path", s.path) for i, s in enumerate(config.sources)
+        (f"sources[{i}].path", s.path)
+        for i, s in enumerate(config.sources)
+        if isinstance(s, FocusFilesSource)
     ]
     inputs += [
         ("erp.po_headers", config.erp.po_headers),

@@ -8,12 +8,14 @@ import pandera.polars as pa
 import polars as pl
 
 ROW_COLUMN = "x_source_row"
+FILE_COLUMN = "x_source_file"  # present when one input spans several files (a billing period's data files)
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "row_number": pl.Int64(),
     "column_name": pl.Utf8(),
     "check_name": pl.Utf8(),
     "raw_value": pl.Utf8(),
+    "source_file": pl.Utf8(),  # the data file within the input, when the input spans several
 }
 
 
@@ -55,12 +57,16 @@ def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
         pl.col("check").cast(pl.Utf8).alias("check_name"),
         pl.col("failure_case").cast(pl.Utf8).alias("raw_value"),
     )
+    source_file = pl.col(FILE_COLUMN) if FILE_COLUMN in frame.columns else pl.lit(None, dtype=pl.Utf8)
+    lineage = rows.select("__position", ROW_COLUMN, source_file.alias("source_file"))
     failures = (
         _name_frame_level_columns(located, rows, schema)
-        .join(rows.select("__position", ROW_COLUMN), on="__position", how="left")
-        .select(pl.col(ROW_COLUMN).alias("row_number"), "column_name", "check_name", "raw_value")
+        .join(lineage, on="__position", how="left")
+        .select(
+            pl.col(ROW_COLUMN).alias("row_number"), "column_name", "check_name", "raw_value", "source_file"
+        )
         .unique()
-        .sort("row_number", "column_name", "check_name")
+        .sort("source_file", "row_number", "column_name", "check_name", nulls_last=True)
     )
     bad = positions.get_column("index").cast(pl.UInt32).unique()
     is_bad = pl.col("__position").is_in(bad.implode())
@@ -124,6 +130,7 @@ class FileLevelError(Exception):
                 "column_name": [self.column],
                 "check_name": [self.check],
                 "raw_value": [None],
+                "source_file": [None],
             },
             schema=QUARANTINE_SCHEMA,
         )

@@ -1,8 +1,9 @@
 -- Shared macros: the PO-resolution rules of DESIGN §4, defined once and used by every model.
 
--- A tag key for comparison: case-insensitive, ignoring '-', '_', '.' and whitespace ("PO-Number" = "po_number").
+-- A tag key for comparison: case-insensitive, ignoring '-', '_', '.' and whitespace ("PO-Number" = "po_number"),
+-- and AWS's namespace for user-defined tags ("user:po_number" = "po_number").
 create or replace temp macro normalize_tag_key(tag_key) as
-    regexp_replace(lower(tag_key), '[-_.\s]', '', 'g');
+    regexp_replace(lower(regexp_replace(tag_key, '^user:', '', 'i')), '[-_.\s]', '', 'g');
 
 -- Trim, upper-case, keep only A-Z and 0-9.
 create or replace temp macro po_alnum(value) as

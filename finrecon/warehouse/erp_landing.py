@@ -101,7 +101,8 @@ def po_numbers_that_collide(prefix: str | None) -> Callable[[pl.DataFrame], pl.D
             return con.sql(
                 f"""
                 select {ROW_COLUMN} as row_number, 'po_number' as column_name,
-                       'po_number_unique_after_normalisation' as check_name, po_number as raw_value
+                       'po_number_unique_after_normalisation' as check_name, po_number as raw_value,
+                       cast(null as varchar) as source_file
                 from headers
                 qualify count(*) over (partition by normalize_po_number(po_number, $prefix)) > 1
                 order by row_number

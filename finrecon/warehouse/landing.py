@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,10 +113,10 @@ def _failed(
     return FileLanding(source, relative, key, "failed", books, failures=err.record(), error=err.message)
 
 
-def failed_landing(source: str, relative_path: str, message: str) -> FileLanding:
-    """A file that could not be processed at all (nothing known of its rows)."""
+def failed_landing(source: str, relative_path: str, message: str, key: str | None = None) -> FileLanding:
+    """An input that could not be processed at all (nothing known of its rows)."""
     err = FileLevelError(None, "processable", f"{relative_path}: {message}")
-    return _failed(source, relative_path, file_key(source, relative_path), err, None)
+    return _failed(source, relative_path, key or file_key(source, relative_path), err, None)
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,23 @@ def validate_focus_file(
     path: Path, *, source: str, relative_path: str, null_values: list[str], max_failure_ratio: float
 ) -> Validated | FileLanding:
     """Read and validate one FOCUS file; a file-level problem gives a `failed` landing, never an exception."""
-    key = file_key(source, relative_path)
+    return validate_charges(
+        lambda: read_focus_file(path, null_values),
+        source=source,
+        relative_path=relative_path,
+        key=file_key(source, relative_path),
+        max_failure_ratio=max_failure_ratio,
+    )
+
+
+def validate_charges(
+    load: Callable[[], pl.DataFrame], *, source: str, relative_path: str, key: str, max_failure_ratio: float
+) -> Validated | FileLanding:
+    """Validate the FOCUS-named frame `load` returns (it may raise FileLevelError for a file-level problem)."""
     raw: pl.DataFrame | None = None
     try:
         started = time.perf_counter()
-        raw = read_focus_file(path, null_values)
+        raw = load()
         read_done = time.perf_counter()
         raw = charge_models.prepare(raw)
         missing = charge_models.missing_required(raw.columns)
@@ -183,22 +196,44 @@ def land_focus_file(
     max_failure_ratio: float,
 ) -> FileLanding:
     """Validate one FOCUS file, type its valid rows and write them as lake parts (one per partition)."""
-    checked = validate_focus_file(
-        path,
+    return land_charges(
+        lambda: read_focus_file(path, null_values),
         source=source,
         relative_path=relative_path,
-        null_values=null_values,
+        key=file_key(source, relative_path),
+        source_kind="focus_files",
+        lake_root=lake_root,
+        run_id=run_id,
         max_failure_ratio=max_failure_ratio,
+    )
+
+
+def land_charges(
+    load: Callable[[], pl.DataFrame],
+    *,
+    source: str,
+    relative_path: str,
+    key: str,
+    source_kind: str,
+    lake_root: Path,
+    run_id: str,
+    max_failure_ratio: float,
+) -> FileLanding:
+    """Validate the FOCUS-named frame `load` returns, type its valid rows and write them as lake parts.
+
+    `key` identifies the input in the state file: a file, or (for remote exports) a whole billing period, whose
+    parts are replaced together. Rows keep their own `x_source_file` when the input spans several files.
+    """
+    checked = validate_charges(
+        load, source=source, relative_path=relative_path, key=key, max_failure_ratio=max_failure_ratio
     )
     if isinstance(checked, FileLanding):
         return checked
-    key = file_key(source, relative_path)
     started = time.perf_counter()
-    typed = charge_models.type_charges(checked.valid).with_columns(
-        pl.lit("focus_files").alias("x_source"),
-        pl.lit(relative_path).alias("x_source_file"),
-        pl.lit(run_id).alias("x_run_id"),
-    )
+    lineage = [pl.lit(source_kind).alias("x_source"), pl.lit(run_id).alias("x_run_id")]
+    if "x_source_file" not in checked.valid.columns:
+        lineage.append(pl.lit(relative_path).alias("x_source_file"))
+    typed = charge_models.type_charges(checked.valid).with_columns(lineage)
     charge_models.canonical_schema().validate(typed)
     parts = write_parts(typed, lake_root, key, run_id) if typed.height else []
     landed_billed = sum(p.billed_cost for p in parts)

@@ -19,6 +19,8 @@ SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 LAYERS = ("staging", "intermediate", "marts")
 _COMMENT = re.compile(r"--[^\n]*")
 _PUBLISH = re.compile(r"^-- publish: (table|view)$", re.MULTILINE)
+# Staging models that map one delivery at landing (e.g. AWS CUR → FOCUS), not part of the nightly build.
+_AT_LANDING = re.compile(r"^-- applied at landing:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class Model:
         return {"staging": "temp_view", "intermediate": "temp_table"}.get(self.layer, "table")
 
     @property
+    def applied_at_landing(self) -> bool:
+        return bool(_AT_LANDING.search(self.sql))
+
+    @property
     def grain(self) -> str:
         """The model's first comment line, which states its grain."""
         first = self.sql.lstrip().splitlines()[0]
@@ -46,13 +52,19 @@ def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
     """Every model, layer by layer, each layer in dependency order."""
     ordered: list[Model] = []
     for layer in LAYERS:
-        models = {
-            p.stem: Model(p.stem, layer, p.read_text(encoding="utf-8"))
+        found = [
+            Model(p.stem, layer, p.read_text(encoding="utf-8"))
             for p in sorted((sql_dir / layer).glob("*.sql"))
-        }
+        ]
+        models = {model.name: model for model in found if not model.applied_at_landing}
         graph = {name: _references(model.sql, set(models) - {name}) for name, model in models.items()}
         ordered += [models[name] for name in TopologicalSorter(graph).static_order()]
     return ordered
+
+
+def landing_model(name: str, sql_dir: Path = SQL_DIR) -> str:
+    """The SQL of a staging model applied at landing (one delivery at a time)."""
+    return (sql_dir / "staging" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _references(sql: str, candidates: set[str]) -> set[str]:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
+from finrecon.connectors import aws_cur
 from finrecon.connectors.focus_files import discover
-from finrecon.models.config import Config, FocusFilesSource
+from finrecon.models.config import AwsCurSource, Config, Source
 from finrecon.warehouse import lake
 from finrecon.warehouse.landing import Books, FileLanding, Fingerprint, file_key, fingerprint
 from finrecon.warehouse.models_runner import SQL_DIR
@@ -30,13 +31,17 @@ LANDING_VERSION = "1"
 
 @dataclass(frozen=True)
 class PlannedFile:
-    source: FocusFilesSource
-    path: Path
-    relative_path: str
+    """One input of a source: a local file, or a remote export's billing period (its current manifest)."""
+
+    source: Source
+    path: Path  # the local file; for a remote export, where its delivery is downloaded
+    relative_path: str  # as shown in run_files and quarantine
     file_key: str
     fingerprint: Fingerprint
     signature: str
     needs_landing: bool
+    manifest: aws_cur.ManifestRef | None = None
+    problem: str | None = None  # known before landing: the input fails with this message
 
 
 @dataclass(frozen=True)
@@ -50,16 +55,25 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def landing_signature(source: FocusFilesSource) -> str:
-    settings = json.dumps({"source": source.model_dump(mode="json", exclude={"path"}), "v": LANDING_VERSION})
-    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+def landing_signature(source: Source) -> str:
+    """What landing an input depends on besides its bytes: the source's settings and the landing-time SQL."""
+    settings = source.model_dump(mode="json", exclude={"path", "max_attempts", "profile", "role_arn"})
+    payload = json.dumps({"source": settings, "v": LANDING_VERSION}, sort_keys=True)
+    digest = hashlib.sha256(payload.encode())
+    if isinstance(source, AwsCurSource):
+        for sql in sorted((SQL_DIR / "staging").glob("stg_aws__*.sql")):
+            digest.update(sql.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[RemovedFile]]:
-    """Every input file with whether it must be (re)landed, and the previously landed files now gone."""
+    """Every input with whether it must be (re)landed, and the previously landed inputs now gone."""
     known = {row["file_key"]: row for row in state.rows("select * from input_files")}
     planned: list[PlannedFile] = []
     for source in config.sources:
+        if isinstance(source, AwsCurSource):
+            planned += _plan_aws_periods(source, known, config.resolve(config.warehouse.download_path))
+            continue
         folder = config.resolve(source.path)
         signature = landing_signature(source)
         for path in discover(folder):
@@ -93,6 +107,70 @@ def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[R
         if key not in seen
     ]
     return planned, removed
+
+
+def _period_key(source: AwsCurSource, period: str) -> str:
+    return file_key(source.name, f"BILLING_PERIOD={period}")
+
+
+def _plan_aws_periods(
+    source: AwsCurSource, known: Mapping[str, Mapping[str, object]], download_root: Path
+) -> list[PlannedFile]:
+    """One input per billing period: re-landed only when its manifest's ETag changed since it last landed.
+
+    When the export cannot be listed at all, its landed periods stand (planned as unchanged) and the listing
+    failure is recorded as a failed input of its own, so the run's status names it.
+    """
+    signature = landing_signature(source)
+    folder = download_root / source.name
+    try:
+        listing = aws_cur.list_deliveries(aws_cur.s3_client(source), source)
+    except aws_cur.DeliveryError as err:
+        listing_key = file_key(source.name, "listing")
+        failed = PlannedFile(source, folder, source.location, listing_key, Fingerprint(0, 0, ""), signature,
+                             True, problem=str(err))  # fmt: skip
+        standing = [
+            PlannedFile(
+                source,
+                folder,
+                str(row["file_path"]),
+                key,
+                Fingerprint(0, 0, str(row["sha256"])),
+                signature,
+                False,
+            )
+            for key, row in known.items()
+            if row["source"] == source.name and key != listing_key and row["status"] == "landed"
+        ]
+        return [failed, *standing]
+    planned = []
+    for ref in listing.manifests:
+        key = _period_key(source, ref.period)
+        previous = known.get(key)
+        unchanged = (
+            previous is not None
+            and previous["status"] == "landed"
+            and previous["landing_signature"] == signature
+            and previous["sha256"] == ref.etag
+        )
+        uri = f"s3://{source.bucket}/{ref.key}"
+        planned.append(
+            PlannedFile(source, folder, uri, key, Fingerprint(0, 0, ref.etag), signature, not unchanged, ref)
+        )
+    for period, message in listing.problems.items():
+        planned.append(
+            PlannedFile(
+                source,
+                folder,
+                f"{source.location} BILLING_PERIOD={period}",
+                _period_key(source, period),
+                Fingerprint(0, 0, ""),
+                signature,
+                True,
+                problem=message,
+            )
+        )
+    return planned
 
 
 def inputs_signature(config: Config, parts: list[str], erp_files: list[Path], as_of: object) -> str:

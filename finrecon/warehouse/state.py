@@ -67,6 +67,7 @@ create table if not exists runs (
     published_charge_rows bigint, published_billed_cost double, published_effective_cost double,
     message varchar
 );
+alter table quarantine add column if not exists source_file varchar;  -- data file within a multi-file input
 alter table runs add column if not exists inputs_signature varchar;
 alter table runs add column if not exists stage_seconds varchar;  -- JSON: stage -> wall seconds
 create table if not exists run_files (

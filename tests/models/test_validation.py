@@ -337,4 +337,5 @@ def test_missing_columns_message_names_the_file_and_every_column() -> None:
         "column_name": "BilledCost,ProviderName",
         "check_name": "column_present",
         "raw_value": None,
+        "source_file": None,
     }

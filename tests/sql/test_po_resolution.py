@@ -48,7 +48,17 @@ def sql_po(con: duckdb.DuckDBPyConnection, value: str, prefix: str | None) -> st
 
 
 @pytest.mark.parametrize(
-    "spelling", ["po_number", "PO-Number", "poNumber", "Po.Number", "po number", "PO_NUMBER"]
+    "spelling",
+    [
+        "po_number",
+        "PO-Number",
+        "poNumber",
+        "Po.Number",
+        "po number",
+        "PO_NUMBER",
+        "user:po_number",
+        "User:PO-Number",
+    ],
 )
 def test_key_spellings_match_po_number(con: duckdb.DuckDBPyConnection, spelling: str) -> None:
     assert sql_key(con, spelling) == "ponumber"
@@ -71,6 +81,11 @@ def test_po_value_normalisation(
     con: duckdb.DuckDBPyConnection, value: str, prefix: str | None, expected: str | None
 ) -> None:
     assert sql_po(con, value, prefix) == expected
+
+
+@pytest.mark.parametrize("spelling", ["aws:po_number", "user:user:po_number", "xuser:po_number"])
+def test_only_a_leading_aws_user_namespace_is_dropped(con: duckdb.DuckDBPyConnection, spelling: str) -> None:
+    assert sql_key(con, spelling) != "ponumber"
 
 
 # ASCII only: Python and DuckDB disagree on Unicode case mapping (e.g. 'ß'), which PO numbers never use.

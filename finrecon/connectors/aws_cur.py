@@ -1,0 +1,343 @@
+"""Source `aws_cur`: AWS billing exports in S3, fetched with boto3 exactly as their manifests list them.
+
+Three deliveries share one flow — find each billing period's manifest, and fetch the period again only when
+its manifest changed:
+
+- CUR 2.0 and FOCUS via Data Exports: `<prefix>/<export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json`
+  lists the data files (`dataFiles`) of `<prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/`.
+- Legacy CUR: `<prefix>/<report>/yyyymmdd-yyyymmdd/<report>-Manifest.json` (create-new-report; the copy inside
+  each assembly folder is ignored) or `<prefix>/<report>/<report>/year=YYYY/month=M/<report>-Manifest.json`
+  (overwrite), listing `reportKeys`.
+
+The manifest is written after the data files, so it is the commit marker: files are never found by listing,
+and a period whose data folder has no manifest is reported, not guessed at. Listing uses ETags only, so a night
+with nothing changed makes list calls and no downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import polars as pl
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from finrecon.connectors._files import read_delivered
+from finrecon.connectors.focus_files import read_focus_file
+from finrecon.models.aws_cur import legacy_column, legacy_tag_key
+from finrecon.models.config import AwsCurSource
+from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN, FileLevelError
+
+logger = logging.getLogger(__name__)
+
+_DATA_EXPORT_MANIFEST = re.compile(
+    r"/metadata/BILLING_PERIOD=(?P<year>\d{4})-(?P<month>\d{2})/(?:[^/]+/)?[^/]+-Manifest\.json$"
+)
+_DATA_EXPORT_DATA = re.compile(r"/data/BILLING_PERIOD=(?P<year>\d{4})-(?P<month>\d{2})/")
+_LEGACY_RANGE_MANIFEST = re.compile(r"/(?P<year>\d{4})(?P<month>\d{2})01-\d{8}/(?P<file>[^/]+)$")
+_LEGACY_RANGE_ANY = re.compile(r"/(?P<year>\d{4})(?P<month>\d{2})01-\d{8}/")
+_LEGACY_OVERWRITE = re.compile(r"/year=(?P<year>\d{4})/month=(?P<month>\d{1,2})/(?P<file>[^/]+)$")
+_PROGRESS_STEP = 64 << 20  # log a large download's progress every 64 MiB
+
+
+class DeliveryError(RuntimeError):
+    """A delivery that cannot be used as it stands; the message names bucket and key and what to do."""
+
+
+@dataclass(frozen=True)
+class ManifestRef:
+    """A billing period's current manifest, as seen in a listing (no download yet)."""
+
+    period: str  # YYYY-MM
+    key: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One billing period as AWS last delivered it: the manifest's id and the data files it lists, in order."""
+
+    ref: ManifestRef
+    delivery_id: str  # executionId (Data Exports) or assemblyId (legacy CUR)
+    data_keys: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a source holds now: one manifest per period, and periods whose data has no manifest."""
+
+    manifests: list[ManifestRef]
+    problems: dict[str, str]  # period -> message
+
+
+def s3_client(source: AwsCurSource) -> Any:
+    """An S3 client from boto3's default credential chain (or `profile`), assuming `role_arn` when set."""
+    session = boto3.Session(profile_name=source.profile, region_name=source.region)
+    if source.role_arn:
+        sts = session.client("sts", endpoint_url=None)
+        assumed = sts.assume_role(RoleArn=source.role_arn, RoleSessionName="finrecon")["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=assumed["AccessKeyId"],
+            aws_secret_access_key=assumed["SecretAccessKey"],
+            aws_session_token=assumed["SessionToken"],
+            region_name=source.region,
+        )
+    config = BotoConfig(
+        retries={"max_attempts": source.max_attempts, "mode": "standard"},  # throttling, 5xx, resets
+        connect_timeout=10,
+        read_timeout=60,
+        s3={"addressing_style": "path"} if source.endpoint_url else None,
+    )
+    return session.client("s3", endpoint_url=source.endpoint_url, config=config)
+
+
+def _export_root(source: AwsCurSource) -> str:
+    return "/".join(p for p in (source.prefix, source.export_name) if p)
+
+
+def _list_keys(client: Any, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key, etag) of every object under `prefix` (paginated)."""
+    found = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        found += [(item["Key"], str(item["ETag"]).strip('"')) for item in page.get("Contents", [])]
+    return found
+
+
+def describe_client_error(err: ClientError | BotoCoreError, bucket: str, key: str) -> str:
+    """One actionable line for an S3 failure (never echoing credentials)."""
+    where = f"s3://{bucket}/{key}"
+    if isinstance(err, BotoCoreError):
+        return f"{where}: cannot reach S3: {err}"
+    code = str(err.response.get("Error", {}).get("Code", "Unknown"))
+    if code in {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}:
+        return f"{where}: access denied ({code}); check the credentials' s3:ListBucket/s3:GetObject rights"
+    if code in {"NoSuchKey", "404", "NotFound"}:
+        return f"{where}: not found ({code})"
+    if code == "NoSuchBucket":
+        return f"s3://{bucket}: bucket does not exist"
+    return f"{where}: S3 error {code}: {err.response.get('Error', {}).get('Message', '')}"
+
+
+def list_deliveries(client: Any, source: AwsCurSource) -> Listing:
+    """The current manifest of every billing period under the export, by ETag (one listing, no downloads)."""
+    root = _export_root(source)
+    try:
+        objects = _list_keys(client, source.bucket, root + "/")
+    except (ClientError, BotoCoreError) as err:
+        raise DeliveryError(describe_client_error(err, source.bucket, root + "/")) from None
+    if source.export_type == "cur_legacy":
+        return _legacy_listing(objects, source)
+    return _data_export_listing(objects, source)
+
+
+def _period(match: re.Match[str]) -> str:
+    return f"{match.group('year')}-{int(match.group('month')):02d}"
+
+
+def _data_export_listing(objects: list[tuple[str, str]], source: AwsCurSource) -> Listing:
+    manifests: dict[str, ManifestRef] = {}
+    with_data: set[str] = set()
+    for key, etag in objects:
+        manifest = _DATA_EXPORT_MANIFEST.search("/" + key)
+        if manifest and key.endswith(f"/{source.export_name}-Manifest.json"):
+            period = _period(manifest)
+            # several executions may leave manifests in sub-folders: the latest key order wins deterministically
+            if period not in manifests or key > manifests[period].key:
+                manifests[period] = ManifestRef(period, key, etag)
+            continue
+        data = _DATA_EXPORT_DATA.search("/" + key)
+        if data:
+            with_data.add(_period(data))
+    problems = {
+        period: (
+            f"s3://{source.bucket}/{_export_root(source)}/data/BILLING_PERIOD={period}/ has data files but no "
+            f"manifest under metadata/BILLING_PERIOD={period}/: the delivery is incomplete (AWS writes the "
+            "manifest last) or was not written by Data Exports; it is not loaded"
+        )
+        for period in sorted(with_data - set(manifests))
+    }
+    return Listing(sorted(manifests.values(), key=lambda m: m.period), problems)
+
+
+def _legacy_listing(objects: list[tuple[str, str]], source: AwsCurSource) -> Listing:
+    manifest_name = f"{source.export_name}-Manifest.json"
+    root = _export_root(source)
+    manifests: dict[str, ManifestRef] = {}
+    with_data: set[str] = set()
+    for key, etag in objects:
+        relative = key.removeprefix(root)
+        ranged = _LEGACY_RANGE_MANIFEST.match(relative)
+        overwrite = _LEGACY_OVERWRITE.search(relative)
+        if ranged and ranged.group("file") == manifest_name:
+            manifests[_period(ranged)] = ManifestRef(_period(ranged), key, etag)
+        elif overwrite and overwrite.group("file") == manifest_name:
+            manifests.setdefault(_period(overwrite), ManifestRef(_period(overwrite), key, etag))
+        elif overwrite:
+            with_data.add(_period(overwrite))
+        else:
+            any_range = _LEGACY_RANGE_ANY.match(relative)
+            if any_range:
+                with_data.add(_period(any_range))
+    problems = {
+        period: f"{source.location}: billing period {period} has report files but no {manifest_name}; not loaded"
+        for period in sorted(with_data - set(manifests))
+    }
+    return Listing(sorted(manifests.values(), key=lambda m: m.period), problems)
+
+
+def read_manifest(client: Any, source: AwsCurSource, ref: ManifestRef) -> Delivery:
+    """Fetch and parse one manifest: its delivery id, data file keys (in order) and column names."""
+    where = f"s3://{source.bucket}/{ref.key}"
+    try:
+        body = client.get_object(Bucket=source.bucket, Key=ref.key)["Body"].read()
+    except (ClientError, BotoCoreError) as err:
+        raise DeliveryError(describe_client_error(err, source.bucket, ref.key)) from None
+    try:
+        manifest = json.loads(body)
+    except ValueError as err:
+        raise DeliveryError(f"{where}: manifest is not valid JSON ({err})") from None
+    if not isinstance(manifest, dict):
+        raise DeliveryError(f"{where}: manifest is not a JSON object")
+    if source.export_type == "cur_legacy":
+        delivery_id, listed = manifest.get("assemblyId"), manifest.get("reportKeys")
+    else:
+        delivery_id, listed = manifest.get("executionId"), manifest.get("dataFiles")
+    if not isinstance(listed, list) or not all(isinstance(k, str) for k in listed):
+        name = "reportKeys" if source.export_type == "cur_legacy" else "dataFiles"
+        raise DeliveryError(f"{where}: manifest has no {name} list")
+    keys = tuple(_object_key(k, source.bucket, where) for k in listed)
+    columns = tuple(
+        _manifest_column(c) for c in manifest.get("columns", []) if isinstance(c, dict) and c.get("name")
+    )
+    return Delivery(ref, str(delivery_id or ref.etag), keys, columns)
+
+
+def _manifest_column(column: dict[str, Any]) -> str:
+    category = column.get("category")
+    return (
+        f"{category}/{column['name']}" if category and "/" not in str(column["name"]) else str(column["name"])
+    )
+
+
+def _object_key(listed: str, bucket: str, where: str) -> str:
+    """A manifest entry as an object key: `s3://bucket/key` URIs and bare keys are both delivered."""
+    if not listed.startswith("s3://"):
+        return listed.lstrip("/")
+    listed_bucket, _, key = listed.removeprefix("s3://").partition("/")
+    if listed_bucket != bucket:
+        raise DeliveryError(f"{where}: lists s3://{listed_bucket}/{key}, outside bucket {bucket}")
+    return key
+
+
+def download_delivery(
+    client: Any, source: AwsCurSource, delivery: Delivery, folder: Path
+) -> list[tuple[str, Path]]:
+    """Download every listed data file into `folder` (streamed, multi-part, size-checked); (key, path) pairs.
+
+    A file already there with the size S3 reports is kept (a retried landing does not fetch it again).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fetched = []
+    for index, key in enumerate(delivery.data_keys):
+        target = folder / f"{index:05d}-{Path(key).name}"
+        fetched.append((key, target))
+        _download(client, source.bucket, key, target, delivery.ref.key)
+    return fetched
+
+
+def _download(client: Any, bucket: str, key: str, target: Path, manifest_key: str) -> None:
+    try:
+        expected = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+    except (ClientError, BotoCoreError) as err:
+        message = describe_client_error(err, bucket, key)
+        raise DeliveryError(f"{message}; it is listed in manifest s3://{bucket}/{manifest_key}") from None
+    if target.exists() and target.stat().st_size == expected:
+        return
+    partial = target.with_name(target.name + ".partial")
+    progress = _Progress(f"s3://{bucket}/{key}", expected)
+    try:
+        client.download_file(
+            bucket, key, str(partial), Config=TransferConfig(multipart_threshold=64 << 20), Callback=progress
+        )
+    except (ClientError, BotoCoreError) as err:
+        partial.unlink(missing_ok=True)
+        raise DeliveryError(describe_client_error(err, bucket, key)) from None
+    size = partial.stat().st_size
+    if size != expected:
+        partial.unlink(missing_ok=True)
+        raise DeliveryError(
+            f"s3://{bucket}/{key}: downloaded {size} bytes, S3 reports {expected}; retry later"
+        )
+    partial.replace(target)
+    logger.info("downloaded s3://%s/%s (%d bytes)", bucket, key, size)
+
+
+class _Progress:
+    """boto3 transfer callback: logs a large download's progress every 64 MiB."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.done, self.next_report = label, total, 0, _PROGRESS_STEP
+
+    def __call__(self, transferred: int) -> None:
+        self.done += transferred
+        if self.done >= self.next_report:
+            logger.info("%s: %d of %d MiB", self.label, self.done >> 20, self.total >> 20)
+            self.next_report += _PROGRESS_STEP
+
+
+def remove_downloads(folder: Path) -> None:
+    """Drop a period's downloaded files once its rows are in the lake."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_delivery_files(source: AwsCurSource, files: list[tuple[str, Path]]) -> pl.DataFrame:
+    """A period's downloaded data files as one frame, each row with its `x_source_file` (s3 URI) and row number.
+
+    CUR files keep their column names, legacy ones renamed to CUR 2.0 snake case with their tag columns gathered
+    into `x_tag_entries`; FOCUS exports get canonical FOCUS names. Columns that drift between files are unioned.
+    """
+    frames = []
+    for key, path in files:
+        uri = f"s3://{source.bucket}/{key}"
+        try:
+            if source.export_type == "focus":
+                frame = read_focus_file(path, source.null_values)
+            else:
+                frame = read_delivered(path, source.null_values)
+                if source.export_type == "cur_legacy":
+                    frame = _legacy_to_cur2_names(frame, uri)
+        except FileLevelError as err:
+            raise FileLevelError(err.column, err.check, f"{uri}: {err.message}") from None
+        frames.append(frame.with_columns(pl.lit(uri).alias(FILE_COLUMN)))
+    if not frames:
+        return pl.DataFrame(
+            {ROW_COLUMN: [], FILE_COLUMN: []}, schema={ROW_COLUMN: pl.Int64, FILE_COLUMN: pl.Utf8}
+        )
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _legacy_to_cur2_names(frame: pl.DataFrame, uri: str) -> pl.DataFrame:
+    tag_columns = {c: key for c in frame.columns if (key := legacy_tag_key(c)) is not None}
+    renamed = {c: legacy_column(c) for c in frame.columns if c not in tag_columns and c != ROW_COLUMN}
+    targets = list(renamed.values())
+    clashes = sorted({t for t in targets if targets.count(t) > 1})
+    if clashes:
+        raise FileLevelError(clashes[0], "unique_column", f"{uri}: column {clashes[0]!r} appears twice")
+    entry = pl.Struct({"key": pl.Utf8, "value": pl.Utf8})
+    entries = [
+        pl.when(pl.col(c).is_not_null()).then(
+            pl.struct(pl.lit(key).alias("key"), pl.col(c).cast(pl.Utf8).alias("value"))
+        )
+        for c, key in tag_columns.items()
+    ]
+    tags = pl.concat_list(entries).list.drop_nulls() if entries else pl.lit([], dtype=pl.List(entry))
+    return frame.with_columns(tags.alias("x_tag_entries")).drop(list(tag_columns)).rename(renamed)
