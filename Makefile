@@ -31,4 +31,4 @@ bench: install
 	$(BIN)/finrecon bench run --rows $(ROWS) --format $(FORMAT)
 
 clean:
-	rm -rf data/finops.duckdb data/state.duckdb data/lake .bench .pytest_cache .mypy_cache
+	rm -rf data/finops.duckdb data/state.duckdb data/lake data/downloads .bench .pytest_cache .mypy_cache

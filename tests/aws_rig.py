@@ -745,3 +745,25 @@ def put_legacy_cur(
     for key in manifest_keys:  # the top-level "latest" pointer goes last
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     return manifest_keys[-1]
+
+
+def restricted_credentials(server: MotoServer, allowed_actions: list[str]) -> tuple[str, str]:
+    """Turn moto's IAM checks on and return (key id, secret) of a user allowed only ``allowed_actions``.
+
+    Every other identity (including the fixtures' ``testing`` keys) is then refused; the caller must turn the
+    checks off again with ``server.set_iam_auth(float("inf"))`` in a ``finally``.
+    """
+    server.set_iam_auth(3)  # the three IAM calls below go unchecked, then checks start
+    iam = boto3.client(
+        "iam",
+        endpoint_url=server.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    iam.create_user(UserName="restricted")
+    created = iam.create_access_key(UserName="restricted")["AccessKey"]
+    statement = {"Effect": "Allow", "Action": allowed_actions, "Resource": "*"}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    iam.put_user_policy(UserName="restricted", PolicyName="restricted", PolicyDocument=policy)
+    return str(created["AccessKeyId"]), str(created["SecretAccessKey"])

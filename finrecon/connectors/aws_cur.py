@@ -118,8 +118,13 @@ def describe_client_error(err: ClientError | BotoCoreError, bucket: str, key: st
     if isinstance(err, BotoCoreError):
         return f"{where}: cannot reach S3: {err}"
     code = str(err.response.get("Error", {}).get("Code", "Unknown"))
-    if code in {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}:
-        return f"{where}: access denied ({code}); check the credentials' s3:ListBucket/s3:GetObject rights"
+    if code in {"AccessDenied", "403"}:
+        return f"{where}: access denied ({code}); grant the identity s3:ListBucket and s3:GetObject on the export"
+    if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}:
+        return (
+            f"{where}: credentials rejected ({code}); check what boto3's default chain finds "
+            "(environment, profile, instance or container role) and that it is current"
+        )
     if code in {"NoSuchKey", "404", "NotFound"}:
         return f"{where}: not found ({code})"
     if code == "NoSuchBucket":
@@ -316,7 +321,8 @@ def read_delivery_files(source: AwsCurSource, files: list[tuple[str, Path]]) -> 
                 if source.export_type == "cur_legacy":
                     frame = _legacy_to_cur2_names(frame, uri)
         except FileLevelError as err:
-            raise FileLevelError(err.column, err.check, f"{uri}: {err.message}") from None
+            detail = err.message.removeprefix(f"{path.name}: ")
+            raise FileLevelError(err.column, err.check, f"{uri}: {detail}") from None
         frames.append(frame.with_columns(pl.lit(uri).alias(FILE_COLUMN)))
     if not frames:
         return pl.DataFrame(

@@ -114,8 +114,12 @@ def _failed(
 
 
 def failed_landing(source: str, relative_path: str, message: str, key: str | None = None) -> FileLanding:
-    """An input that could not be processed at all (nothing known of its rows)."""
-    err = FileLevelError(None, "processable", f"{relative_path}: {message}")
+    """An input that could not be processed at all (nothing known of its rows).
+
+    The message is prefixed with the input's path unless it already names a location (`s3://…`).
+    """
+    named = message.startswith(("s3://", relative_path))
+    err = FileLevelError(None, "processable", message if named else f"{relative_path}: {message}")
     return _failed(source, relative_path, key or file_key(source, relative_path), err, None)
 
 
