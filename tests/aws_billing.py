@@ -184,7 +184,9 @@ def focus_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def aws_source_toml(endpoint: str, export_type: str, export_name: str, prefix: str = "exports") -> str:
+def aws_source_toml(
+    endpoint: str, export_type: str, export_name: str, prefix: str = "exports", extra: str = ""
+) -> str:
     return f"""
 [[sources]]
 kind = "aws_cur"
@@ -196,9 +198,11 @@ export_name = "{export_name}"
 region = "us-east-1"
 endpoint_url = "{endpoint}"
 max_attempts = 2
+{extra}
 """
 
 
-def aws_project(root: Path, endpoint: str, export_type: str, export_name: str) -> Path:
+def aws_project(root: Path, endpoint: str, export_type: str, export_name: str, extra: str = "") -> Path:
     pos = [po("PO-1001", total_amount="100.00"), po("PO-1002", total_amount="50.00")]
-    return make_project(root, {}, pos, sources_toml=aws_source_toml(endpoint, export_type, export_name))
+    sources = aws_source_toml(endpoint, export_type, export_name, extra=extra)
+    return make_project(root, {}, pos, sources_toml=sources)

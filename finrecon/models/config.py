@@ -76,6 +76,8 @@ class AwsCurSource(_Strict):
     role_arn: str | None = None
     endpoint_url: str | None = None
     max_attempts: int = Field(default=8, ge=1)  # botocore retries (throttling, 5xx, connection errors)
+    # A period no longer in the bucket (e.g. expired by an S3 lifecycle rule) keeps its landed rows; false: removed
+    keep_missing_periods: bool = True
     null_values: list[str] = ["", "NULL", "null"]
 
     @field_validator("prefix")

@@ -68,7 +68,12 @@ def landing_signature(source: Source) -> str:
 
 def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[RemovedFile]]:
     """Every input with whether it must be (re)landed, and the previously landed inputs now gone."""
-    known = {row["file_key"]: row for row in state.rows("select * from input_files")}
+    known = {
+        row["file_key"]: row
+        for row in state.rows(
+            "select *, file_key in (select file_key from lake_parts) as has_parts from input_files"
+        )
+    }
     planned: list[PlannedFile] = []
     for source in config.sources:
         if isinstance(source, AwsCurSource):
@@ -113,36 +118,44 @@ def _period_key(source: AwsCurSource, period: str) -> str:
     return file_key(source.name, f"BILLING_PERIOD={period}")
 
 
+def _standing(
+    source: AwsCurSource, known: Mapping[str, Mapping[str, object]], skip: set[str], folder: Path
+) -> list[PlannedFile]:
+    """The source's periods that have rows in the lake, kept as they are."""
+    signature = landing_signature(source)
+    return [
+        PlannedFile(
+            source,
+            folder,
+            str(row["file_path"]),
+            key,
+            Fingerprint(0, 0, str(row["sha256"])),
+            signature,
+            False,
+        )
+        for key, row in known.items()
+        if row["source"] == source.name and key not in skip and row["has_parts"]
+    ]
+
+
 def _plan_aws_periods(
     source: AwsCurSource, known: Mapping[str, Mapping[str, object]], download_root: Path
 ) -> list[PlannedFile]:
     """One input per billing period: re-landed only when its manifest's ETag changed since it last landed.
 
     When the export cannot be listed at all, its landed periods stand (planned as unchanged) and the listing
-    failure is recorded as a failed input of its own, so the run's status names it.
+    failure is recorded as a failed input of its own, so the run's status names it. A period that is no longer
+    in the bucket (an S3 lifecycle rule expiring old months) also stands, unless `keep_missing_periods` is off.
     """
     signature = landing_signature(source)
     folder = download_root / source.name
+    listing_key = file_key(source.name, "listing")
     try:
         listing = aws_cur.list_deliveries(aws_cur.s3_client(source), source)
     except aws_cur.DeliveryError as err:
-        listing_key = file_key(source.name, "listing")
         failed = PlannedFile(source, folder, source.location, listing_key, Fingerprint(0, 0, ""), signature,
                              True, problem=str(err))  # fmt: skip
-        standing = [
-            PlannedFile(
-                source,
-                folder,
-                str(row["file_path"]),
-                key,
-                Fingerprint(0, 0, str(row["sha256"])),
-                signature,
-                False,
-            )
-            for key, row in known.items()
-            if row["source"] == source.name and key != listing_key and row["status"] == "landed"
-        ]
-        return [failed, *standing]
+        return [failed, *_standing(source, known, {listing_key}, folder)]
     planned = []
     for ref in listing.manifests:
         key = _period_key(source, ref.period)
@@ -170,6 +183,8 @@ def _plan_aws_periods(
                 problem=message,
             )
         )
+    if source.keep_missing_periods:
+        planned += _standing(source, known, {p.file_key for p in planned} | {listing_key}, folder)
     return planned
 
 

@@ -169,3 +169,23 @@ def test_refused_credentials_fail_the_listing_and_every_landed_period_stands(
     assert message.startswith(f"s3://{BUCKET}/{EXPORT}/: {expected}")
     assert secret not in message  # no credential in the message
     assert query(outcome.published_path, "select sum(BilledCost) from finops.charges") == [(3.0,)]
+
+
+@pytest.mark.parametrize(
+    ("keep", "expected"), [(True, [("2024-10", 2.0), ("2024-11", 3.0)]), (False, [("2024-11", 3.0)])]
+)
+def test_a_month_expired_from_the_bucket_stands_unless_configured_otherwise(
+    s3: BaseClient, moto: aws_rig.MotoServer, tmp_path: Path, keep: bool, expected: list[tuple[str, float]]
+) -> None:
+    _put(s3, "2024-10", [table("2024-10", 2.0)])
+    _put(s3, "2024-11", [table("2024-11", 3.0)])
+    extra = f"keep_missing_periods = {str(keep).lower()}"
+    config = aws_project(tmp_path, moto.endpoint_url, "cur2", "cur2", extra=extra)
+    aws_run(config)
+    for key in aws_rig.list_keys(s3, BUCKET, f"{EXPORT}/"):  # a lifecycle rule expires October
+        if "BILLING_PERIOD=2024-10" in key:
+            aws_rig.delete_object(s3, BUCKET, key)
+    outcome = aws_run(config)
+    assert outcome.failed_files == []
+    by_period = "select x_billing_period, sum(BilledCost) from finops.charges group by 1 order by 1"
+    assert query(outcome.published_path, by_period) == expected
