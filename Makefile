@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean bqemulator
 
 $(BIN)/finrecon: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint bqemulator
 	$(BIN)/pytest
 
 # Benchmarks (not part of the tests): `make bench ROWS=10000000 FORMAT=parquet`; see BENCHMARKS.md.
@@ -32,3 +32,23 @@ bench: install
 
 clean:
 	rm -rf data/finops.duckdb data/state.duckdb data/lake data/downloads .bench .pytest_cache .mypy_cache
+
+# The BigQuery emulator for the GCP connector tests, in its own venv: it pins duckdb 1.5.5 (the project uses 2.x).
+# Its DuckDB `spatial` extension is installed offline from the wheel into $(BQEMU_VENV)/duckdb-home/.duckdb, and
+# tests/gcp_rig.py starts the emulator with HOME=$(BQEMU_VENV)/duckdb-home so DuckDB finds it there.
+# The stamp is written last; `rm -rf $(BQEMU_VENV)` forces a rebuild.
+BQEMU_VENV := .venv-bqemulator
+BQEMU_PINS := "bqemulator==1.4.0" google-cloud-bigquery numpy "duckdb==1.5.5" "duckdb-extension-spatial==1.5.5" "duckdb-extensions==1.5.5"
+
+bqemulator: $(BQEMU_VENV)/.stamp
+
+$(BQEMU_VENV)/.stamp:
+	rm -rf $(BQEMU_VENV)
+	$(PYTHON) -m venv $(BQEMU_VENV)
+	$(BQEMU_VENV)/bin/pip install --quiet $(BQEMU_PINS)
+	mkdir -p $(BQEMU_VENV)/duckdb-home
+	HOME="$(CURDIR)/$(BQEMU_VENV)/duckdb-home" $(BQEMU_VENV)/bin/python -c \
+	  "from duckdb_extensions import import_extension; import_extension('spatial')"
+	HOME="$(CURDIR)/$(BQEMU_VENV)/duckdb-home" $(BQEMU_VENV)/bin/python -c \
+	  "import duckdb; duckdb.execute('LOAD spatial')"
+	touch $@

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from finrecon.models.config import AwsCurSource, Config, ConfigError, load_config
+from finrecon.models.config import AwsCurSource, Config, ConfigError, GcpBigQuerySource, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # Wide enough for the summary tables when the output is a file or a pipe (Rich would assume 80 columns).
@@ -102,6 +102,23 @@ def _check_aws_listing(source: AwsCurSource, table: Table) -> int:
     return len(listing.problems)
 
 
+def _check_gcp_listing(source: GcpBigQuerySource, table: Table) -> int:
+    """List a BigQuery export's invoice months (one small query; rows are checked when a run lands them)."""
+    from datetime import date
+
+    from finrecon.connectors import gcp_bigquery
+
+    try:
+        months = gcp_bigquery.list_months(gcp_bigquery.bigquery_client(source), source, date.today())
+    except gcp_bigquery.BigQueryError as err:
+        table.add_row(source.name, f"bq://{source.table_id}", "", "", "", str(err))
+        return 1
+    for month in months:
+        label = f"bq://{source.table_id}?invoice.month={month.invoice_month}"
+        table.add_row(source.name, label, str(month.line_items), "", "", "")
+    return 0
+
+
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Check the config and every input file; publish nothing."""
@@ -117,6 +134,9 @@ def validate(config: ConfigOption = None) -> None:
     for source in loaded.sources:
         if isinstance(source, AwsCurSource):
             failures += _check_aws_listing(source, table)
+            continue
+        if isinstance(source, GcpBigQuerySource):
+            failures += _check_gcp_listing(source, table)
             continue
         folder = loaded.resolve(source.path)
         for path in discover(folder):

@@ -15,11 +15,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from finrecon.models.config import AwsCurSource, Config, RunnerConfig, load_config
+from finrecon.models.config import AwsCurSource, Config, GcpBigQuerySource, RunnerConfig, load_config
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
 from finrecon.warehouse.aws_landing import land_aws_period
 from finrecon.warehouse.erp_landing import ErpData, load_erp
+from finrecon.warehouse.gcp_landing import land_gcp_month
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_focus_file
 from finrecon.warehouse.run import PlannedFile, RunBook, inputs_signature, new_run_id, plan_inputs
 from finrecon.warehouse.stages import StageClock
@@ -74,6 +75,10 @@ def _land(
     if isinstance(source, AwsCurSource):
         return land_aws_period(
             planned, download_root=download_root, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio
+        )
+    if isinstance(source, GcpBigQuerySource):
+        return land_gcp_month(
+            planned, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio, today=date.today()
         )
     return land_focus_file(
         planned.path,

@@ -92,7 +92,48 @@ class AwsCurSource(_Strict):
         return f"s3://{self.bucket}/" + "/".join(parts)
 
 
-Source = Annotated[FocusFilesSource | AwsCurSource, Field(discriminator="kind")]
+class GcpBigQuerySource(_Strict):
+    """GCP's Cloud Billing export in BigQuery (standard or detailed table), pulled one invoice month at a time.
+
+    Credentials come from Application Default Credentials, or from the service-account key file named here (a
+    path, never the key). `endpoint_url` points the client at another BigQuery API endpoint.
+    """
+
+    kind: Literal["gcp_bigquery"]
+    name: str = "gcp"
+    project: str = Field(min_length=1)  # the project that runs the queries (and is billed for them)
+    dataset: str = Field(min_length=1)  # `project.dataset` or `dataset` (then in `project`)
+    table: str | None = None
+    billing_account_id: str | None = None  # instead of `table`: gcp_billing_export[_resource]_v1_<id>
+    detailed: bool = False  # the detailed (resource-level) export: gcp_billing_export_resource_v1_<id>
+    location: str | None = None
+    push_down: bool = False  # BigQuery aggregates to the marts' grain; no raw line items are pulled
+    lookback_months: int = Field(default=3, ge=1)  # partitions scanned for changes: this many months back
+    invoice_close_day: int = Field(default=5, ge=1, le=28)  # the previous month is re-pulled until this day
+    credentials_file: Path | None = None
+    endpoint_url: str | None = None
+    storage_read_api: bool = True  # results through the BigQuery Storage Read API when installed, else REST
+    retry_initial_seconds: float = Field(default=1.0, gt=0)  # backoff on rateLimitExceeded / backendError
+    retry_deadline_seconds: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_table(self) -> GcpBigQuerySource:
+        if (self.table is None) == (self.billing_account_id is None):
+            raise ValueError("set exactly one of `table` and `billing_account_id`")
+        return self
+
+    @property
+    def table_id(self) -> str:
+        """`project.dataset.table` of the export."""
+        table = self.table or (
+            f"gcp_billing_export{'_resource' if self.detailed else ''}_v1_"
+            + str(self.billing_account_id).replace("-", "_")
+        )
+        dataset = self.dataset if "." in self.dataset else f"{self.project}.{self.dataset}"
+        return f"{dataset}.{table}"
+
+
+Source = Annotated[FocusFilesSource | AwsCurSource | GcpBigQuerySource, Field(discriminator="kind")]
 
 
 class ErpFilesConfig(_Strict):
@@ -262,6 +303,11 @@ def _check_paths_exist(config: Config, origin: str) -> None:
         (f"sources[{i}].path", s.path)
         for i, s in enumerate(config.sources)
         if isinstance(s, FocusFilesSource)
+    ]
+    inputs += [
+        (f"sources[{i}].credentials_file", s.credentials_file)
+        for i, s in enumerate(config.sources)
+        if isinstance(s, GcpBigQuerySource)
     ]
     inputs += [
         ("erp.po_headers", config.erp.po_headers),

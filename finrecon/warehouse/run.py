@@ -12,14 +12,14 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from finrecon.connectors import aws_cur
+from finrecon.connectors import aws_cur, gcp_bigquery
 from finrecon.connectors.focus_files import discover
-from finrecon.models.config import AwsCurSource, Config, Source
+from finrecon.models.config import AwsCurSource, Config, GcpBigQuerySource, Source
 from finrecon.warehouse import lake
 from finrecon.warehouse.landing import Books, FileLanding, Fingerprint, file_key, fingerprint
 from finrecon.warehouse.models_runner import SQL_DIR
@@ -41,6 +41,7 @@ class PlannedFile:
     signature: str
     needs_landing: bool
     manifest: aws_cur.ManifestRef | None = None
+    invoice_month: str | None = None  # YYYYMM, for a BigQuery export's month
     problem: str | None = None  # known before landing: the input fails with this message
 
 
@@ -78,6 +79,9 @@ def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[R
     for source in config.sources:
         if isinstance(source, AwsCurSource):
             planned += _plan_aws_periods(source, known, config.resolve(config.warehouse.download_path))
+            continue
+        if isinstance(source, GcpBigQuerySource):
+            planned += _plan_gcp_months(source, known, date.today())
             continue
         folder = config.resolve(source.path)
         signature = landing_signature(source)
@@ -119,7 +123,10 @@ def _period_key(source: AwsCurSource, period: str) -> str:
 
 
 def _standing(
-    source: AwsCurSource, known: Mapping[str, Mapping[str, object]], skip: set[str], folder: Path
+    source: AwsCurSource | GcpBigQuerySource,
+    known: Mapping[str, Mapping[str, object]],
+    skip: set[str],
+    folder: Path,
 ) -> list[PlannedFile]:
     """The source's periods that have rows in the lake, kept as they are."""
     signature = landing_signature(source)
@@ -185,6 +192,42 @@ def _plan_aws_periods(
         )
     if source.keep_missing_periods:
         planned += _standing(source, known, {p.file_key for p in planned} | {listing_key}, folder)
+    return planned
+
+
+def _plan_gcp_months(
+    source: GcpBigQuerySource, known: Mapping[str, Mapping[str, object]], today: date
+) -> list[PlannedFile]:
+    """One input per invoice month: re-pulled while open, or when its MAX(export_time) or row count moved.
+
+    Months outside the scanned partitions keep their rows; a failed listing query is a failed input of its own.
+    """
+    signature = landing_signature(source)
+    nowhere = Path(".")  # nothing is downloaded: the rows come back from the query
+    listing_key = file_key(source.name, "listing")
+    try:
+        months = gcp_bigquery.list_months(gcp_bigquery.bigquery_client(source), source, today)
+    except gcp_bigquery.BigQueryError as err:
+        failed = PlannedFile(source, nowhere, f"bq://{source.table_id}", listing_key, Fingerprint(0, 0, ""),
+                             signature, True, problem=str(err))  # fmt: skip
+        return [failed, *_standing(source, known, {listing_key}, nowhere)]
+    still_open = gcp_bigquery.open_months(today, source.invoice_close_day)
+    planned = []
+    for month in months:
+        key = file_key(source.name, f"invoice_month={month.invoice_month}")
+        previous = known.get(key)
+        unchanged = (
+            month.invoice_month not in still_open
+            and previous is not None
+            and previous["status"] == "landed"
+            and previous["landing_signature"] == signature
+            and previous["sha256"] == month.marker
+        )
+        label = f"bq://{source.table_id}?invoice.month={month.invoice_month}"
+        print_ = Fingerprint(0, 0, month.marker)
+        planned.append(PlannedFile(source, nowhere, label, key, print_, signature, not unchanged,
+                                   invoice_month=month.invoice_month))  # fmt: skip
+    planned += _standing(source, known, {p.file_key for p in planned} | {listing_key}, nowhere)
     return planned
 
 

@@ -7,12 +7,16 @@ no test can read (or use) real AWS credentials from the machine it runs on.
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import aws_rig
+import gcp_rig
 import pytest
 from botocore.client import BaseClient
+from google.cloud import bigquery
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +55,84 @@ def s3(moto: aws_rig.MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 def counting_proxy(moto: aws_rig.MotoServer, s3: BaseClient) -> Iterator[aws_rig.CountingProxy]:
     """A CountingProxy in front of moto (after the ``s3`` fixture has wiped it); point clients at its URL."""
     proxy = aws_rig.CountingProxy(moto.endpoint_url)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+# -- GCP: one bqemulator per session, a fresh dataset per test ------------------------------------------------
+#
+# bqemulator takes about 2 s to start and has no reset endpoint, so it is shared and each test gets a dataset of
+# its own (dropped afterwards). The `bq` client uses AnonymousCredentials. For code under test that builds its
+# own client through Application Default Credentials, `bq` points GOOGLE_APPLICATION_CREDENTIALS at a fake
+# service-account key whose token_uri is a loopback token server, and CLOUDSDK_CONFIG at an empty folder: ADC
+# then resolves to that key (never to a developer's real credentials, never to the GCE metadata server).
+
+
+@pytest.fixture(scope="session")
+def bq_emulator() -> Iterator[gcp_rig.BigQueryEmulator]:
+    """A real ``bqemulator`` subprocess on 127.0.0.1 (its own venv: `make bqemulator`), for the whole session."""
+    emulator = gcp_rig.start_bq_emulator()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def gcp_token_server() -> Iterator[gcp_rig.FakeTokenServer]:
+    """A loopback OAuth2 token endpoint for the fake service-account key (see ``gcp_service_account_key``)."""
+    server = gcp_rig.FakeTokenServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcp_service_account_key(
+    gcp_token_server: gcp_rig.FakeTokenServer, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A service-account key file shaped like a real one; its tokens come from ``gcp_token_server``."""
+    path = tmp_path_factory.mktemp("gcp") / "service-account.json"
+    return gcp_rig.write_service_account_key(path, gcp_token_server.token_uri)
+
+
+@pytest.fixture
+def bq(
+    bq_emulator: gcp_rig.BigQueryEmulator,
+    gcp_service_account_key: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[bigquery.Client, str]]:
+    """``(client, dataset)``: an anonymous client on the emulator and a new, empty dataset for this test only."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(gcp_service_account_key))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud-config"))  # never created
+    for name in (
+        "GOOGLE_CLOUD_PROJECT",
+        "GCLOUD_PROJECT",
+        "BIGQUERY_EMULATOR_HOST",
+        "GOOGLE_CLOUD_QUOTA_PROJECT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    client = gcp_rig.bq_client(bq_emulator.endpoint_url, bq_emulator.project)
+    # Readable in the emulator's log, unique across the session: <test name>_<random>.
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:60]
+    dataset = f"{stem}_{uuid.uuid4().hex[:8]}"
+    client.create_dataset(f"{client.project}.{dataset}")
+    try:
+        yield client, dataset
+    finally:
+        client.delete_dataset(f"{client.project}.{dataset}", delete_contents=True, not_found_ok=True)
+        client.close()
+
+
+@pytest.fixture
+def bq_fault_proxy(bq_emulator: gcp_rig.BigQueryEmulator) -> Iterator[gcp_rig.FaultProxy]:
+    """A FaultProxy in front of the emulator; point a client at its ``endpoint_url`` to inject errors."""
+    proxy = gcp_rig.FaultProxy(bq_emulator.endpoint_url)
     try:
         yield proxy
     finally:

@@ -1,0 +1,218 @@
+"""Source `gcp_bigquery`: the Cloud Billing export in BigQuery, pulled one invoice month at a time.
+
+Google keeps writing late rows into past days, so the unit of replacement is the invoice month: a month is pulled
+again when it is still open (the current month, and the previous one until `invoice_close_day`) or when its
+`MAX(export_time)` or row count moved since it last landed. Every query names its columns (the export's schema
+grows), takes its values as parameters, and filters on the ingestion-time partition, so BigQuery scans only
+`lookback_months` of partitions. Results come back as Arrow.
+
+The pull query flattens the export in BigQuery (credits summed, labels as JSON): with `push_down` the same lines
+are aggregated there to the marts' grain (day × project × service × SKU × labels × commitment) before transfer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+
+from finrecon.models.config import GcpBigQuerySource
+
+_TABLE_ID = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){2}$")
+_CUD = "STARTS_WITH(c.type, 'COMMITTED_USAGE_DISCOUNT')"
+
+# Flat column -> BigQuery expression over one export row. The contract of stg_gcp__billing_export.sql.
+LINE_EXPRESSIONS: dict[str, str] = {
+    "billing_account_id": "billing_account_id",
+    "invoice_month": "invoice.month",
+    "usage_start_time": "usage_start_time",
+    "usage_end_time": "usage_end_time",
+    "project_id": "project.id",
+    "project_name": "project.name",
+    "project_labels": "TO_JSON_STRING(project.labels)",
+    "service_id": "service.id",
+    "service_description": "service.description",
+    "sku_id": "sku.id",
+    "sku_description": "sku.description",
+    "labels": "TO_JSON_STRING(labels)",
+    "tags": "TO_JSON_STRING(tags)",
+    "region": "location.region",
+    "zone": "location.zone",
+    "cost_type": "cost_type",
+    "currency": "currency",
+    "currency_conversion_rate": "currency_conversion_rate",
+    "cost": "cost",
+    "cost_at_list": "cost_at_list",
+    "credits_amount": "(SELECT SUM(c.amount) FROM UNNEST(credits) c)",
+    "cud_credits_amount": f"(SELECT SUM(c.amount) FROM UNNEST(credits) c WHERE {_CUD})",
+    "cud_credit_id": f"(SELECT MAX(c.id) FROM UNNEST(credits) c WHERE {_CUD})",
+    "cud_credit_type": f"(SELECT MAX(c.type) FROM UNNEST(credits) c WHERE {_CUD})",
+    "usage_amount": "usage.amount",
+    "usage_unit": "usage.unit",
+    "resource_name": "resource.name",
+    "line_items": "1",
+}
+# With push_down, lines are summed over these; every other column (but the dropped ones) is a grouping key.
+SUMMED = ("cost", "cost_at_list", "credits_amount", "cud_credits_amount", "usage_amount", "line_items")
+# Finer than the marts' grain: not kept by push_down (NULL), so one day's rows collapse.
+DROPPED_BY_PUSH_DOWN = ("region", "zone", "resource_name")
+
+
+class BigQueryError(RuntimeError):
+    """A query that failed; the message names the table and what BigQuery said (never credentials)."""
+
+
+@dataclass(frozen=True)
+class MonthState:
+    """One invoice month as the export holds it now: its change marker is MAX(export_time) and the row count."""
+
+    invoice_month: str  # YYYYMM
+    last_export_time: str
+    line_items: int
+
+    @property
+    def marker(self) -> str:
+        return f"{self.last_export_time}|{self.line_items}"
+
+    @property
+    def period(self) -> str:
+        return f"{self.invoice_month[:4]}-{self.invoice_month[4:]}"
+
+
+def bigquery_client(source: GcpBigQuerySource) -> Any:
+    """A BigQuery client with Application Default Credentials or the configured service-account key file."""
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import bigquery
+
+    credentials: Any = None  # None: Application Default Credentials
+    if source.credentials_file is not None:
+        from google.oauth2 import service_account
+
+        credentials = service_account.Credentials.from_service_account_file(str(source.credentials_file))
+    options = ClientOptions(api_endpoint=source.endpoint_url) if source.endpoint_url else None
+    return bigquery.Client(
+        project=source.project, credentials=credentials, location=source.location, client_options=options
+    )
+
+
+def _table(source: GcpBigQuerySource) -> str:
+    table_id = source.table_id
+    if not _TABLE_ID.match(table_id):
+        raise BigQueryError(f"{table_id}: not a valid `project.dataset.table` name")
+    return f"`{table_id}`"
+
+
+def partitions_since(today: date, lookback_months: int) -> date:
+    """First day of the oldest month whose partitions are scanned for changes."""
+    months = today.year * 12 + today.month - 1 - lookback_months
+    return date(months // 12, months % 12 + 1, 1)
+
+
+def open_months(today: date, invoice_close_day: int) -> set[str]:
+    """Invoice months (YYYYMM) still being written: this month, and last month until it is invoiced."""
+    current = f"{today.year}{today.month:02d}"
+    previous = partitions_since(today, 1)
+    found = {current}
+    if today.day < invoice_close_day:
+        found.add(f"{previous.year}{previous.month:02d}")
+    return found
+
+
+def _run(client: Any, source: GcpBigQuerySource, sql: str, parameters: list[Any]) -> pa.Table:
+    from google.api_core import exceptions
+    from google.api_core.retry import Retry
+    from google.cloud import bigquery
+
+    retry = Retry(
+        initial=source.retry_initial_seconds,
+        maximum=30.0,
+        multiplier=2.0,
+        timeout=source.retry_deadline_seconds,
+    )
+    config = bigquery.QueryJobConfig(query_parameters=parameters)
+    try:
+        job = client.query(sql, job_config=config, retry=retry)
+        return job.result(retry=retry).to_arrow(create_bqstorage_client=source.storage_read_api)
+    except exceptions.GoogleAPIError as err:
+        raise BigQueryError(f"{source.table_id}: {_describe(err)}") from None
+
+
+def _describe(err: Exception) -> str:
+    from google.api_core import exceptions
+
+    if isinstance(err, exceptions.Forbidden):
+        return f"permission denied ({err.message}); the identity needs bigquery.jobs.create and table read rights"
+    if isinstance(err, exceptions.NotFound):
+        return f"not found ({err.message})"
+    message = getattr(err, "message", None) or str(err)
+    return f"{type(err).__name__}: {message}"
+
+
+def list_months(client: Any, source: GcpBigQuerySource, today: date) -> list[MonthState]:
+    """Every invoice month with rows in the scanned partitions, with its change marker (one small query)."""
+    from google.cloud import bigquery
+
+    sql = (
+        "SELECT invoice.month AS invoice_month, CAST(MAX(export_time) AS STRING) AS last_export_time, "
+        f"COUNT(*) AS line_items FROM {_table(source)} "
+        f"WHERE {_PARTITION_FILTER} GROUP BY invoice_month ORDER BY invoice_month"
+    )
+    since = bigquery.ScalarQueryParameter("since", "TIMESTAMP", _since_text(today, source))
+    rows = _run(client, source, sql, [since]).to_pylist()
+    return [
+        MonthState(str(row["invoice_month"]), str(row["last_export_time"]), int(row["line_items"]))
+        for row in rows
+        if row["invoice_month"]
+    ]
+
+
+_PARTITION_FILTER = "_PARTITIONTIME >= @since"
+
+
+def _since_text(today: date, source: GcpBigQuerySource) -> str:
+    return partitions_since(today, source.lookback_months).isoformat() + " 00:00:00+00:00"
+
+
+def pull_month(client: Any, source: GcpBigQuerySource, invoice_month: str, today: date) -> pa.Table:
+    """One invoice month as flat lines (or, with push_down, aggregated to the marts' grain in BigQuery)."""
+    from google.cloud import bigquery
+
+    expressions = dict(LINE_EXPRESSIONS)
+    if not source.detailed:
+        expressions["resource_name"] = "CAST(NULL AS STRING)"  # the standard export has no resource column
+    lines = ",\n    ".join(f"{expression} AS {name}" for name, expression in expressions.items())
+    sql = (
+        f"WITH lines AS (\n  SELECT\n    {lines}\n  FROM {_table(source)}\n"
+        f"  WHERE invoice.month = @invoice_month AND {_PARTITION_FILTER}\n)\n"
+    )
+    if source.push_down:
+        sql += _aggregate(list(expressions))
+    else:
+        sql += "SELECT * FROM lines ORDER BY usage_start_time, project_id, service_id, sku_id, cost"
+    parameters = [
+        bigquery.ScalarQueryParameter("invoice_month", "STRING", invoice_month),
+        bigquery.ScalarQueryParameter("since", "TIMESTAMP", _since_text(today, source)),
+    ]
+    return _run(client, source, sql, parameters)
+
+
+def _aggregate(columns: list[str]) -> str:
+    """The push-down select: per day and every grouping key, measures summed."""
+    keys = [c for c in columns if c not in SUMMED and c not in DROPPED_BY_PUSH_DOWN]
+    keys = [c for c in keys if c not in ("usage_start_time", "usage_end_time", "currency_conversion_rate")]
+    selected = [
+        "TIMESTAMP(DATE(usage_start_time)) AS usage_start_time",
+        "TIMESTAMP_ADD(TIMESTAMP(DATE(usage_start_time)), INTERVAL 1 DAY) AS usage_end_time",
+        *keys,
+        *[f"CAST(NULL AS STRING) AS {c}" for c in DROPPED_BY_PUSH_DOWN],
+        "MAX(currency_conversion_rate) AS currency_conversion_rate",
+        *[f"SUM({c}) AS {c}" for c in SUMMED],
+    ]
+    groups = ["1", "2", *[str(i + 3) for i in range(len(keys))]]
+    return (
+        "SELECT " + ", ".join(selected) + " FROM lines GROUP BY " + ", ".join(groups)
+        + " ORDER BY " + ", ".join(groups)
+    )  # fmt: skip
