@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from finrecon.models.config import GcpBigQuerySource
+from finrecon.models.focus import FOCUS_COLUMNS
 
 _TABLE_ID = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){2}$")
 _CUD = "STARTS_WITH(c.type, 'COMMITTED_USAGE_DISCOUNT')"
@@ -67,15 +68,16 @@ class BigQueryError(RuntimeError):
 
 @dataclass(frozen=True)
 class MonthState:
-    """One invoice month as the export holds it now: its change marker is MAX(export_time) and the row count."""
+    """One invoice month as the export holds it now, with what tells a change: MAX(export_time) (the FOCUS
+    export has none: Σ BilledCost and Σ EffectiveCost there) and the row count."""
 
     invoice_month: str  # YYYYMM
-    last_export_time: str
+    watermark: str
     line_items: int
 
     @property
     def marker(self) -> str:
-        return f"{self.last_export_time}|{self.line_items}"
+        return f"{self.watermark}|{self.line_items}"
 
     @property
     def period(self) -> str:
@@ -155,21 +157,29 @@ def list_months(client: Any, source: GcpBigQuerySource, today: date) -> list[Mon
     """Every invoice month with rows in the scanned partitions, with its change marker (one small query)."""
     from google.cloud import bigquery
 
+    if source.export_type == "focus":
+        month, watermark = (
+            "FORMAT_TIMESTAMP('%Y%m', BillingPeriodStart)",
+            ("CONCAT(CAST(SUM(BilledCost) AS STRING), '|', CAST(SUM(EffectiveCost) AS STRING))"),
+        )
+        where = _FOCUS_FILTER
+    else:
+        month, watermark, where = "invoice.month", "CAST(MAX(export_time) AS STRING)", _PARTITION_FILTER
     sql = (
-        "SELECT invoice.month AS invoice_month, CAST(MAX(export_time) AS STRING) AS last_export_time, "
-        f"COUNT(*) AS line_items FROM {_table(source)} "
-        f"WHERE {_PARTITION_FILTER} GROUP BY invoice_month ORDER BY invoice_month"
+        f"SELECT {month} AS invoice_month, {watermark} AS watermark, COUNT(*) AS line_items "
+        f"FROM {_table(source)} WHERE {where} GROUP BY invoice_month ORDER BY invoice_month"
     )
     since = bigquery.ScalarQueryParameter("since", "TIMESTAMP", _since_text(today, source))
     rows = _run(client, source, sql, [since]).to_pylist()
     return [
-        MonthState(str(row["invoice_month"]), str(row["last_export_time"]), int(row["line_items"]))
+        MonthState(str(row["invoice_month"]), str(row["watermark"]), int(row["line_items"]))
         for row in rows
         if row["invoice_month"]
     ]
 
 
 _PARTITION_FILTER = "_PARTITIONTIME >= @since"
+_FOCUS_FILTER = "ChargePeriodStart >= @since"  # the FOCUS view has no ingestion-time partition of its own
 
 
 def _since_text(today: date, source: GcpBigQuerySource) -> str:
@@ -180,8 +190,10 @@ def pull_month(client: Any, source: GcpBigQuerySource, invoice_month: str, today
     """One invoice month as flat lines (or, with push_down, aggregated to the marts' grain in BigQuery)."""
     from google.cloud import bigquery
 
+    if source.export_type == "focus":
+        return _pull_focus_month(client, source, invoice_month, today)
     expressions = dict(LINE_EXPRESSIONS)
-    if not source.detailed:
+    if source.export_type != "detailed":
         expressions["resource_name"] = "CAST(NULL AS STRING)"  # the standard export has no resource column
     lines = ",\n    ".join(f"{expression} AS {name}" for name, expression in expressions.items())
     sql = (
@@ -192,6 +204,34 @@ def pull_month(client: Any, source: GcpBigQuerySource, invoice_month: str, today
         sql += _aggregate(list(expressions))
     else:
         sql += "SELECT * FROM lines ORDER BY usage_start_time, project_id, service_id, sku_id, cost"
+    parameters = [
+        bigquery.ScalarQueryParameter("invoice_month", "STRING", invoice_month),
+        bigquery.ScalarQueryParameter("since", "TIMESTAMP", _since_text(today, source)),
+    ]
+    return _run(client, source, sql, parameters)
+
+
+def _pull_focus_month(client: Any, source: GcpBigQuerySource, invoice_month: str, today: date) -> pa.Table:
+    """One billing month of Google's FOCUS export: its FOCUS and `x_` columns, named from the table's schema."""
+    from google.api_core import exceptions
+    from google.cloud import bigquery
+
+    try:
+        schema = client.get_table(source.table_id).schema
+    except exceptions.GoogleAPIError as err:
+        raise BigQueryError(f"{source.table_id}: {_describe(err)}") from None
+    columns = [f.name for f in schema if f.name in FOCUS_COLUMNS or f.name.startswith("x_")]
+    missing = [
+        name for name in ("BilledCost", "BillingPeriodStart", "ChargePeriodStart") if name not in columns
+    ]
+    if missing:
+        raise BigQueryError(f"{source.table_id}: not a FOCUS table, it lacks {', '.join(missing)}")
+    selected = ", ".join(f"`{name}`" for name in columns)
+    sql = (
+        f"SELECT {selected} FROM {_table(source)} "
+        f"WHERE FORMAT_TIMESTAMP('%Y%m', BillingPeriodStart) = @invoice_month AND {_FOCUS_FILTER} "
+        "ORDER BY ChargePeriodStart"
+    )
     parameters = [
         bigquery.ScalarQueryParameter("invoice_month", "STRING", invoice_month),
         bigquery.ScalarQueryParameter("since", "TIMESTAMP", _since_text(today, source)),

@@ -93,7 +93,7 @@ class AwsCurSource(_Strict):
 
 
 class GcpBigQuerySource(_Strict):
-    """GCP's Cloud Billing export in BigQuery (standard or detailed table), pulled one invoice month at a time.
+    """GCP's Cloud Billing export in BigQuery (standard, detailed or FOCUS table), pulled one month at a time.
 
     Credentials come from Application Default Credentials, or from the service-account key file named here (a
     path, never the key). `endpoint_url` points the client at another BigQuery API endpoint.
@@ -105,7 +105,9 @@ class GcpBigQuerySource(_Strict):
     dataset: str = Field(min_length=1)  # `project.dataset` or `dataset` (then in `project`)
     table: str | None = None
     billing_account_id: str | None = None  # instead of `table`: gcp_billing_export[_resource]_v1_<id>
-    detailed: bool = False  # the detailed (resource-level) export: gcp_billing_export_resource_v1_<id>
+    # standard: gcp_billing_export_v1_<id>; detailed (resource level): gcp_billing_export_resource_v1_<id>;
+    # focus: Google's FOCUS export, gcp_billing_export_focus_<id> (in its linked dataset)
+    export_type: Literal["standard", "detailed", "focus"] = "standard"
     location: str | None = None
     push_down: bool = False  # BigQuery aggregates to the marts' grain; no raw line items are pulled
     lookback_months: int = Field(default=3, ge=1)  # partitions scanned for changes: this many months back
@@ -120,15 +122,22 @@ class GcpBigQuerySource(_Strict):
     def _one_table(self) -> GcpBigQuerySource:
         if (self.table is None) == (self.billing_account_id is None):
             raise ValueError("set exactly one of `table` and `billing_account_id`")
+        if self.push_down and self.export_type == "focus":
+            raise ValueError(
+                "`push_down` aggregates the standard or detailed export; the FOCUS export is pulled as is"
+            )
         return self
 
     @property
     def table_id(self) -> str:
         """`project.dataset.table` of the export."""
-        table = self.table or (
-            f"gcp_billing_export{'_resource' if self.detailed else ''}_v1_"
-            + str(self.billing_account_id).replace("-", "_")
-        )
+        account = str(self.billing_account_id).replace("-", "_")
+        names = {
+            "standard": f"gcp_billing_export_v1_{account}",
+            "detailed": f"gcp_billing_export_resource_v1_{account}",
+            "focus": f"gcp_billing_export_focus_{account}",
+        }
+        table = self.table or names[self.export_type]
         dataset = self.dataset if "." in self.dataset else f"{self.project}.{self.dataset}"
         return f"{dataset}.{table}"
 

@@ -39,6 +39,32 @@ def lines_to_focus(lines: pa.Table, label: str) -> pl.DataFrame:
     return mapped
 
 
+def focus_rows(table: pa.Table, label: str) -> pl.DataFrame:
+    """Rows of Google's FOCUS export as delivered (nested columns such as a repeated Tags as JSON text)."""
+    con = duckdb.connect()
+    try:
+        con.register("focus_export", table)
+        described = con.execute("describe select * from focus_export").fetchall()
+        projections = []
+        for name, dtype, *_ in described:
+            quoted = '"' + str(name).replace('"', '""') + '"'
+            kind = str(dtype).upper().replace('"', "")
+            if kind.startswith(
+                "STRUCT(KEY VARCHAR, VALUE VARCHAR)[]"
+            ):  # labels-style key/value list: an object
+                projections.append(f"cast(to_json(map_from_entries({quoted})) as varchar) as {quoted}")
+            elif kind.startswith(("MAP", "STRUCT")) or kind.endswith("]"):
+                projections.append(f"cast(to_json({quoted}) as varchar) as {quoted}")
+            else:
+                projections.append(quoted)
+        frame = con.sql(f"select {', '.join(projections)} from focus_export").pl()
+    finally:
+        con.close()
+    return frame.with_row_index(ROW_COLUMN, offset=1).with_columns(
+        pl.col(ROW_COLUMN).cast(pl.Int64), pl.lit(label).alias(FILE_COLUMN)
+    )
+
+
 def month_label(source: GcpBigQuerySource, invoice_month: str) -> str:
     return f"bq://{source.table_id}?invoice.month={invoice_month}"
 
@@ -59,12 +85,13 @@ def land_gcp_month(
     except gcp_bigquery.BigQueryError as err:
         return failed_landing(source.name, planned.relative_path, str(err), planned.file_key)
     label = month_label(source, planned.invoice_month)
+    focus_export = source.export_type == "focus"
     return land_charges(
-        lambda: lines_to_focus(lines, label),
+        (lambda: focus_rows(lines, label)) if focus_export else (lambda: lines_to_focus(lines, label)),
         source=source.name,
         relative_path=planned.relative_path,
         key=planned.file_key,
-        source_kind="gcp_bigquery:push_down" if source.push_down else "gcp_bigquery",
+        source_kind=f"gcp_bigquery:{source.export_type}{':push_down' if source.push_down else ''}",
         lake_root=lake_root,
         run_id=run_id,
         max_failure_ratio=max_failure_ratio,

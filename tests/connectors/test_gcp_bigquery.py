@@ -263,3 +263,86 @@ def test_permission_denied_fails_the_listing_and_landed_months_stand(
     [failure] = outcome.failed_files
     assert "permission denied" in str(failure["error"])
     assert query(outcome.published_path, "select sum(BilledCost) from finops.charges") == [(5.0,)]
+
+
+def _focus_schema() -> list[bigquery.SchemaField]:
+    text = [
+        "BillingAccountId",
+        "BillingCurrency",
+        "ChargeCategory",
+        "ProviderName",
+        "ServiceName",
+        "SubAccountId",
+    ]
+    times = ["BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd"]
+    tags = bigquery.SchemaField(
+        "Tags", "RECORD", mode="REPEATED",
+        fields=[bigquery.SchemaField("key", "STRING"), bigquery.SchemaField("value", "STRING")],
+    )  # fmt: skip
+    return [
+        *[bigquery.SchemaField(name, "STRING") for name in text],
+        *[bigquery.SchemaField(name, "TIMESTAMP") for name in times],
+        bigquery.SchemaField("BilledCost", "FLOAT"),
+        bigquery.SchemaField("EffectiveCost", "FLOAT"),
+        tags,
+        bigquery.SchemaField("x_ExportTime", "TIMESTAMP"),
+    ]
+
+
+def _focus_row(day: int, billed: float, effective: float, project: str, po_number: str | None,
+               category: str = "Usage") -> dict[str, Any]:  # fmt: skip
+    """A row of Google's FOCUS export, written by hand for the same usage as the detailed export below."""
+    start = datetime(2024, 11, day, tzinfo=UTC)
+    return {
+        "BillingAccountId": "010101-ABCDEF-123456", "BillingCurrency": "USD", "ChargeCategory": category,
+        "ProviderName": "Google Cloud", "ServiceName": "Compute Engine", "SubAccountId": project,
+        "BillingPeriodStart": datetime(2024, 11, 1, tzinfo=UTC), "BillingPeriodEnd": datetime(2024, 12, 1, tzinfo=UTC),
+        "ChargePeriodStart": start, "ChargePeriodEnd": start.replace(hour=1),
+        "BilledCost": billed, "EffectiveCost": effective,
+        "Tags": [{"key": "po", "value": po_number}] if po_number else [],
+        "x_ExportTime": datetime(2024, 12, 1, tzinfo=UTC),
+    }  # fmt: skip
+
+
+def test_detailed_and_focus_exports_of_the_same_usage_publish_the_same_marts(
+    bq: tuple[bigquery.Client, str], bq_emulator: gcp_rig.BigQueryEmulator, tmp_path: Path
+) -> None:
+    client, dataset = bq
+    account = "010101_ABCDEF_123456"
+    detailed = gcp_rig.create_export_table(
+        client, dataset, f"gcp_billing_export_resource_v1_{account}", gcp_rig.detailed_export_schema()
+    )
+    gcp_rig.insert_rows(client, detailed, [
+        {**line(3, 10.0, labels=PO_A, credits=[SUD]), "resource": {"name": "vm-1", "global_name": "//vm-1"}},
+        {**line(4, 4.0, project=PROJECT_B), "resource": {"name": "vm-2", "global_name": "//vm-2"}},
+        line(30, 1.5, cost_type="tax"),
+    ])  # fmt: skip
+    focus = gcp_rig.create_export_table(
+        client, dataset, f"gcp_billing_export_focus_{account}", _focus_schema()
+    )
+    gcp_rig.insert_rows(client, focus, [
+        _focus_row(3, 10.0, 9.0, "proj-a", "PO-1001"),
+        _focus_row(4, 4.0, 4.0, "proj-b", "PO-1002"),  # Google applies the project's label, as inheritance does
+        _focus_row(30, 1.5, 1.5, "proj-a", None, category="Tax"),
+    ])  # fmt: skip
+
+    results = {}
+    for export_type in ("detailed", "focus"):
+        sources = gcp_source_toml(bq_emulator.endpoint_url, client.project, dataset).replace(
+            f'table = "{TABLE}"',
+            # the FOCUS view is filtered on ChargePeriodStart: look back far enough for November 2024
+            f'billing_account_id = "010101-ABCDEF-123456"\nexport_type = "{export_type}"\nlookback_months = 36',
+        )
+        pos = [po("PO-1001", total_amount="100.00"), po("PO-1002", total_amount="50.00")]
+        config = make_project(tmp_path / export_type, {}, pos, sources_toml=sources)
+        outcome = run_flow(config, as_of=date(2024, 11, 30))
+        assert outcome.failed_files == []
+        results[export_type] = marts(outcome.published_path)
+        results[export_type].pop("commitments")
+    # by hand: billed 10 + 4 + 1.5, effective 9 + 4 + 1.5; PO-1001 10, PO-1002 4
+    assert results["detailed"]["charges"] == [("2024-11", 15.5, 14.5)]
+    assert dict(results["detailed"]["burn"]) == {"PO-1001": 10.0, "PO-1002": 4.0}
+    assert results["focus"] == results["detailed"]
+    resources = query(tmp_path / "detailed" / "out" / "finops.duckdb",
+                      "select ResourceId from finops.charges where ResourceId is not null order by 1")  # fmt: skip
+    assert resources == [("vm-1",), ("vm-2",)]
