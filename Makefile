@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench clean bqemulator
+.PHONY: install run test lint bench clean bqemulator azurite
 
 $(BIN)/finrecon: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint bqemulator
+test: lint bqemulator azurite
 	$(BIN)/pytest
 
 # Benchmarks (not part of the tests): `make bench ROWS=10000000 FORMAT=parquet`; see BENCHMARKS.md.
@@ -51,4 +51,21 @@ $(BQEMU_VENV)/.stamp:
 	  "from duckdb_extensions import import_extension; import_extension('spatial')"
 	HOME="$(CURDIR)/$(BQEMU_VENV)/duckdb-home" $(BQEMU_VENV)/bin/python -c \
 	  "import duckdb; duckdb.execute('LOAD spatial')"
+	touch $@
+
+# Azurite (the official Azure Storage emulator, from npm) for the Azure connector tests: tests/azure_rig.py runs its
+# blob service with `node` ($(AZURITE_DIR)/node_modules/azurite/dist/src/blob/main.js, what .bin/azurite-blob links
+# to). Pinned to 3.35.0, the last release whose engines allow Node 20 (3.36 needs Node >= 21, 3.37 >= 22).
+# npm writes package.json/package-lock.json into $(AZURITE_DIR) (gitignored). The stamp carries the version and
+# is written last, so a version bump reinstalls; `rm -rf $(AZURITE_DIR)` forces a reinstall.
+AZURITE_DIR := .azurite
+AZURITE_VERSION := 3.35.0
+
+azurite: $(AZURITE_DIR)/.stamp-$(AZURITE_VERSION)
+
+$(AZURITE_DIR)/.stamp-$(AZURITE_VERSION):
+	rm -rf $(AZURITE_DIR)
+	mkdir -p $(AZURITE_DIR)
+	npm install --prefix $(AZURITE_DIR) --save-exact --no-audit --no-fund --loglevel=error "azurite@$(AZURITE_VERSION)"
+	$(AZURITE_DIR)/node_modules/.bin/azurite-blob --version
 	touch $@

@@ -14,7 +14,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from finrecon.models.config import AwsCurSource, Config, ConfigError, GcpBigQuerySource, load_config
+from finrecon.models.config import (
+    AwsCurSource,
+    AzureExportSource,
+    AzureQuerySource,
+    Config,
+    ConfigError,
+    GcpBigQuerySource,
+    load_config,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # Wide enough for the summary tables when the output is a file or a pipe (Rich would assume 80 columns).
@@ -137,6 +145,9 @@ def validate(config: ConfigOption = None) -> None:
             continue
         if isinstance(source, GcpBigQuerySource):
             failures += _check_gcp_listing(source, table)
+            continue
+        if isinstance(source, AzureExportSource | AzureQuerySource):
+            table.add_row(source.name, source.kind, "", "", "", "checked when a run lands it")
             continue
         folder = loaded.resolve(source.path)
         for path in discover(folder):

@@ -15,10 +15,19 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from finrecon.models.config import AwsCurSource, Config, GcpBigQuerySource, RunnerConfig, load_config
+from finrecon.models.config import (
+    AwsCurSource,
+    AzureExportSource,
+    AzureQuerySource,
+    Config,
+    GcpBigQuerySource,
+    RunnerConfig,
+    load_config,
+)
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
 from finrecon.warehouse.aws_landing import land_aws_period
+from finrecon.warehouse.azure_landing import land_azure_month, land_azure_query_month
 from finrecon.warehouse.erp_landing import ErpData, load_erp
 from finrecon.warehouse.gcp_landing import land_gcp_month
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_focus_file
@@ -76,6 +85,12 @@ def _land(
         return land_aws_period(
             planned, download_root=download_root, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio
         )
+    if isinstance(source, AzureExportSource):
+        return land_azure_month(
+            planned, download_root=download_root, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio
+        )
+    if isinstance(source, AzureQuerySource):
+        return land_azure_query_month(planned, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio)
     if isinstance(source, GcpBigQuerySource):
         return land_gcp_month(
             planned, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio, today=date.today()

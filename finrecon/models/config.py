@@ -142,7 +142,63 @@ class GcpBigQuerySource(_Strict):
         return f"{dataset}.{table}"
 
 
-Source = Annotated[FocusFilesSource | AwsCurSource | GcpBigQuerySource, Field(discriminator="kind")]
+class AzureExportSource(_Strict):
+    """Azure Cost Management exports in Blob Storage: FocusCost, ActualCost or AmortizedCost, any format.
+
+    Credentials: `account_url` with azure-identity's DefaultAzureCredential, else a connection string read from
+    the environment variable named by `connection_string_env` (never from this file).
+    """
+
+    kind: Literal["azure_export"]
+    name: str = "azure"
+    account_url: str | None = None  # https://<account>.blob.core.windows.net
+    connection_string_env: str = "AZURE_STORAGE_CONNECTION_STRING"
+    container: str = Field(min_length=3)
+    root_folder_path: str = ""
+    export_name: str = Field(min_length=1)
+    null_values: list[str] = ["", "NULL", "null"]
+
+    @field_validator("root_folder_path")
+    @classmethod
+    def _strip_slashes(cls, path: str) -> str:
+        return path.strip("/")
+
+    @property
+    def location(self) -> str:
+        parts = [p for p in (self.container, self.root_folder_path, self.export_name) if p]
+        return "azure://" + "/".join(parts)
+
+
+class AzureQuerySource(_Strict):
+    """Daily cost of one scope from the Cost Management query API (small and throttled: a few calls a night).
+
+    By default its totals are a reference the published `provider_reconciliation` compares the exports with;
+    `land_as_charges = true` lands them as charges instead, for a small estate without exports.
+    """
+
+    kind: Literal["azure_query"]
+    name: str = "azure-query"
+    scope: str = Field(
+        min_length=1
+    )  # subscriptions/<id>, …/resourceGroups/<rg>, providers/Microsoft.Billing/…
+    dataset: Literal["ActualCost", "AmortizedCost"] = "ActualCost"
+    group_by: list[str] = ["ResourceGroupName", "ServiceName"]
+    tag_keys: list[str] = []
+    months: int = Field(default=2, ge=1, le=12)  # this month and the previous ones, one query each
+    base_url: str | None = None  # default https://management.azure.com
+    land_as_charges: bool = False
+    max_retries: int = Field(default=6, ge=0)
+
+    @field_validator("scope")
+    @classmethod
+    def _no_leading_slash(cls, scope: str) -> str:
+        return scope.strip("/")
+
+
+Source = Annotated[
+    FocusFilesSource | AwsCurSource | GcpBigQuerySource | AzureExportSource | AzureQuerySource,
+    Field(discriminator="kind"),
+]
 
 
 class ErpFilesConfig(_Strict):

@@ -63,6 +63,7 @@ class FileLanding:
     error: str | None = None
     fingerprint: Fingerprint | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # read, validate, write: where the time went
+    reference: pl.DataFrame | None = None  # reference totals (not charges), e.g. the Azure query API's
 
 
 def file_key(source: str, relative_path: str) -> str:
@@ -118,7 +119,7 @@ def failed_landing(source: str, relative_path: str, message: str, key: str | Non
 
     The message is prefixed with the input's path unless it already names a location (`s3://…`).
     """
-    named = message.startswith(("s3://", relative_path))
+    named = message.startswith(("s3://", "azure://", "bq://", relative_path))
     err = FileLevelError(None, "processable", message if named else f"{relative_path}: {message}")
     return _failed(source, relative_path, key or file_key(source, relative_path), err, None)
 

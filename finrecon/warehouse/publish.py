@@ -75,6 +75,9 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
         state.con.register("__empty_lake", _empty_lake_charges().to_arrow())
         state.con.execute(f"create table {PUBLISH_ALIAS}.main.lake_charges as select * from __empty_lake")
         state.con.unregister("__empty_lake")
+    state.con.execute(
+        f'create or replace temp table reference_totals as select * from "{state.catalog}".main.reference_totals'
+    )
     _register(state, "erp_po_headers", erp.po_headers)
     _register(state, "erp_po_lines", erp.po_lines)
     _register(state, "erp_fx_rates", erp.fx_rates)

@@ -17,9 +17,16 @@ from pathlib import Path
 
 import polars as pl
 
-from finrecon.connectors import aws_cur, gcp_bigquery
+from finrecon.connectors import aws_cur, azure_exports, azure_query, gcp_bigquery
 from finrecon.connectors.focus_files import discover
-from finrecon.models.config import AwsCurSource, Config, GcpBigQuerySource, Source
+from finrecon.models.config import (
+    AwsCurSource,
+    AzureExportSource,
+    AzureQuerySource,
+    Config,
+    GcpBigQuerySource,
+    Source,
+)
 from finrecon.warehouse import lake
 from finrecon.warehouse.landing import Books, FileLanding, Fingerprint, file_key, fingerprint
 from finrecon.warehouse.models_runner import SQL_DIR
@@ -42,6 +49,8 @@ class PlannedFile:
     needs_landing: bool
     manifest: aws_cur.ManifestRef | None = None
     invoice_month: str | None = None  # YYYYMM, for a BigQuery export's month
+    azure_month: azure_exports.MonthRef | None = None
+    query_month: date | None = None  # first day, for a query API's month
     problem: str | None = None  # known before landing: the input fails with this message
 
 
@@ -83,6 +92,12 @@ def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[R
         if isinstance(source, GcpBigQuerySource):
             planned += _plan_gcp_months(source, known, date.today())
             continue
+        if isinstance(source, AzureExportSource):
+            planned += _plan_azure_months(source, known, config.resolve(config.warehouse.download_path))
+            continue
+        if isinstance(source, AzureQuerySource):
+            planned += _plan_azure_query(source, known)
+            continue
         folder = config.resolve(source.path)
         signature = landing_signature(source)
         for path in discover(folder):
@@ -123,7 +138,7 @@ def _period_key(source: AwsCurSource, period: str) -> str:
 
 
 def _standing(
-    source: AwsCurSource | GcpBigQuerySource,
+    source: Source,
     known: Mapping[str, Mapping[str, object]],
     skip: set[str],
     folder: Path,
@@ -231,6 +246,53 @@ def _plan_gcp_months(
     return planned
 
 
+def _plan_azure_months(
+    source: AzureExportSource, known: Mapping[str, Mapping[str, object]], download_root: Path
+) -> list[PlannedFile]:
+    """One input per month: re-landed when its manifests (names and ETags) changed since it last landed."""
+    signature = landing_signature(source)
+    folder = download_root / source.name
+    listing_key = file_key(source.name, "listing")
+    try:
+        listing = azure_exports.list_months(azure_exports.container_client(source), source)
+    except azure_exports.ExportError as err:
+        failed = PlannedFile(source, folder, source.location, listing_key, Fingerprint(0, 0, ""), signature, True,
+                             problem=str(err))  # fmt: skip
+        return [failed, *_standing(source, known, {listing_key}, folder)]
+    planned = []
+    for month in listing.months:
+        key = file_key(source.name, f"month={month.period}")
+        previous = known.get(key)
+        unchanged = (
+            previous is not None
+            and previous["status"] == "landed"
+            and previous["landing_signature"] == signature
+            and previous["sha256"] == month.marker
+        )
+        planned.append(PlannedFile(source, folder, f"{source.location}/{month.period}", key,
+                                   Fingerprint(0, 0, month.marker), signature, not unchanged, azure_month=month))  # fmt: skip
+    for period, message in listing.problems.items():
+        planned.append(PlannedFile(source, folder, f"{source.location}/{period}", file_key(source.name, f"month={period}"),
+                                   Fingerprint(0, 0, ""), signature, True, problem=message))  # fmt: skip
+    planned += _standing(source, known, {p.file_key for p in planned} | {listing_key}, folder)
+    return planned
+
+
+def _plan_azure_query(
+    source: AzureQuerySource, known: Mapping[str, Mapping[str, object]]
+) -> list[PlannedFile]:
+    """One input per recent month, queried every night (the API cannot tell what changed); older months stand."""
+    signature = landing_signature(source)
+    planned = []
+    for first in azure_query.recent_months(date.today(), source.months):
+        key = file_key(source.name, f"month={first:%Y-%m}")
+        label = f"azure-query://{source.scope}?month={first:%Y-%m}"
+        planned.append(PlannedFile(source, Path("."), label, key, Fingerprint(0, 0, ""), signature, True,
+                                   query_month=first))  # fmt: skip
+    planned += _standing(source, known, {p.file_key for p in planned}, Path("."))
+    return planned
+
+
 def inputs_signature(config: Config, parts: list[str], erp_files: list[Path], as_of: object) -> str:
     """What the published tables are a function of: lake parts, ERP bytes, config, SQL and requested as_of.
 
@@ -314,6 +376,11 @@ class RunBook:
                         infer_schema_length=None,
                     )
                     self.state.insert_frame("lake_parts", parts)
+                if landing.status == "landed" and landing.reference is not None:
+                    self.state.con.execute(
+                        "delete from reference_totals where file_key = ?", [landing.file_key]
+                    )
+                    self.state.insert_frame("reference_totals", landing.reference)
                 self._upsert_input(landing, planned)
             self._run_file(landing.source, landing.file_path, landing.status, landing.books, landing.error)
 
@@ -353,7 +420,7 @@ class RunBook:
     def record_removed(self, removed: RemovedFile) -> None:
         with self.state.transaction() as con:
             self._supersede(removed.file_key)
-            for table in ("quarantine", "input_files"):
+            for table in ("quarantine", "input_files", "reference_totals"):
                 con.execute(f"delete from {table} where file_key = ?", [removed.file_key])
             self._run_file(removed.source, removed.file_path, "removed", Books(), None)
 

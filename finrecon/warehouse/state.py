@@ -67,6 +67,18 @@ create table if not exists runs (
     published_charge_rows bigint, published_billed_cost double, published_effective_cost double,
     message varchar
 );
+create table if not exists reference_totals (
+    source varchar not null,           -- a provider API's own daily totals, to reconcile the exports against
+    file_key varchar not null,
+    scope varchar not null,
+    dataset varchar not null,
+    usage_date date,
+    currency varchar,
+    billing_account_id varchar,
+    subscription_id varchar,
+    cost double,
+    run_id varchar not null
+);
 alter table quarantine add column if not exists source_file varchar;  -- data file within a multi-file input
 alter table runs add column if not exists inputs_signature varchar;
 alter table runs add column if not exists stage_seconds varchar;  -- JSON: stage -> wall seconds

@@ -7,14 +7,17 @@ no test can read (or use) real AWS credentials from the machine it runs on.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import aws_rig
+import azure_rig
 import gcp_rig
 import pytest
+from azure.storage.blob import ContainerClient
 from botocore.client import BaseClient
 from google.cloud import bigquery
 
@@ -137,3 +140,64 @@ def bq_fault_proxy(bq_emulator: gcp_rig.BigQueryEmulator) -> Iterator[gcp_rig.Fa
         yield proxy
     finally:
         proxy.stop()
+
+
+# -- Azure: one Azurite per session, a fresh container per test -------------------------------------------------
+#
+# Azurite (npm, `make azurite`) takes about 1.5 s to start, so it is shared; each test gets a container of its own
+# (deleted afterwards). Code under test that builds its own client reads the connection string from the
+# environment variable its config names (default AZURE_STORAGE_CONNECTION_STRING): `blob_container` sets that to
+# Azurite's, adds 127.0.0.1 to NO_PROXY (azure-core would otherwise honour an HTTP(S)_PROXY even for loopback),
+# and removes the variables through which azure-identity or the storage SDK could pick up a real identity.
+
+_AZURE_IDENTITY_ENV = (
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_STORAGE_ACCOUNT",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[azure_rig.Azurite]:
+    """A real Azurite blob service on 127.0.0.1 (installed by `make azurite`), for the whole session."""
+    server = azure_rig.start_azurite()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def blob_container(
+    azurite: azure_rig.Azurite, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[ContainerClient]:
+    """A new, empty container on Azurite for this test only; AZURE_STORAGE_CONNECTION_STRING points at Azurite."""
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    for name in _AZURE_IDENTITY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name in ("NO_PROXY", "no_proxy"):
+        current = [h for h in os.environ.get(name, "").split(",") if h]
+        monkeypatch.setenv(name, ",".join([*current, "127.0.0.1", "localhost"]))
+    service = azurite.service_client()
+    # Readable in Azurite's data, unique across the session: <test name>-<random>.
+    container = azure_rig.ensure_container(
+        service, azure_rig.container_name_for(request.node.name, uuid.uuid4().hex[:8])
+    )
+    try:
+        yield container
+    finally:
+        container.delete_container()
+        service.close()

@@ -1,0 +1,261 @@
+"""Source `azure_export`: Cost Management exports in Blob Storage, read exactly as their manifests list them.
+
+Layout (Microsoft's "improved exports"): `<container>/<root>/<export>/<YYYYMMDD-YYYYMMDD>/[<timestamp>/]<runId>/`
+holds the run's partitioned data files and its `manifest.json`. File names are read only from the manifest. With
+`CreateNewReport` several runs of a month pile up: the latest by `runInfo.submittedTime` is the month. A month is
+fetched again when any of its manifests changed (their names and ETags, from one listing), and replaces the
+previous delivery; Azure rewrites the previous month during the first days of a month, which this catches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from finrecon.connectors._files import read_delivered
+from finrecon.connectors.focus_files import read_focus_file
+from finrecon.models.config import AzureExportSource
+from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN, FileLevelError
+
+logger = logging.getLogger(__name__)
+
+_RANGE = re.compile(r"(?:^|/)(?P<year>\d{4})(?P<month>\d{2})\d{2}-\d{8}/")
+FOCUS_VERSIONS = ("1.0", "1.0r2", "1.2-preview", "1.2")
+COST_VERSIONS = ("2019-11-01", "2021-10-01", "2023-03-01", "2023-05-01", "2023-12-01-preview", "2024-08-01")
+COST_TYPES = ("ActualCost", "AmortizedCost")
+
+
+class ExportError(RuntimeError):
+    """A delivery that cannot be used as it stands; the message names container and blob and what to do."""
+
+
+@dataclass(frozen=True)
+class MonthRef:
+    """A month's manifests as listed (no download yet): the month changed when this list changed."""
+
+    period: str  # YYYY-MM
+    manifests: tuple[tuple[str, str], ...]  # (blob name, etag), sorted
+
+    @property
+    def marker(self) -> str:
+        return hashlib.sha256(json.dumps(self.manifests).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    etag: str
+    export_type: str  # FocusCost | ActualCost | AmortizedCost | …
+    data_version: str
+    submitted_time: str
+    blobs: tuple[tuple[str, int | None, int | None], ...]  # (blob name, byteCount, dataRowCount)
+
+
+@dataclass(frozen=True)
+class Listing:
+    months: list[MonthRef]
+    problems: dict[str, str]  # period -> message
+
+
+def container_client(source: AzureExportSource) -> Any:
+    """The export's container: DefaultAzureCredential on `account_url`, else the environment's connection string."""
+    from azure.storage.blob import BlobServiceClient
+
+    if source.account_url:
+        from azure.identity import DefaultAzureCredential
+
+        service = BlobServiceClient(source.account_url, credential=DefaultAzureCredential())
+    else:
+        connection_string = os.environ.get(source.connection_string_env)
+        if not connection_string:
+            raise ExportError(
+                f"{source.location}: set `account_url` or the environment variable {source.connection_string_env} "
+                "to the storage account's connection string"
+            )
+        service = BlobServiceClient.from_connection_string(connection_string)
+    return service.get_container_client(source.container)
+
+
+def _root(source: AzureExportSource) -> str:
+    return "/".join(p for p in (source.root_folder_path, source.export_name) if p) + "/"
+
+
+def describe_error(err: Exception, where: str) -> str:
+    """One actionable line for a storage failure (never echoing keys or tokens)."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+    if isinstance(err, ResourceNotFoundError):
+        return f"{where}: not found"
+    if isinstance(err, ClientAuthenticationError):
+        return f"{where}: credentials refused ({type(err).__name__}); check the identity or the connection string"
+    if isinstance(err, HttpResponseError):
+        code = getattr(err, "error_code", None) or err.status_code
+        if err.status_code == 403:
+            return f"{where}: access denied ({code}); grant the identity Storage Blob Data Reader on the container"
+        return f"{where}: storage error {code}"
+    return f"{where}: cannot reach storage ({type(err).__name__})"
+
+
+def list_months(container: Any, source: AzureExportSource) -> Listing:
+    """Every month's manifests (by ETag) under the export, and months with data but no manifest."""
+    from azure.core.exceptions import AzureError
+
+    root = _root(source)
+    manifests: dict[str, list[tuple[str, str]]] = {}
+    with_data: set[str] = set()
+    try:
+        for blob in container.list_blobs(name_starts_with=root):
+            relative = str(blob.name)[len(root) :]
+            found = _RANGE.match(relative)
+            if not found:
+                continue
+            period = f"{found.group('year')}-{found.group('month')}"
+            if relative.endswith("/manifest.json"):
+                manifests.setdefault(period, []).append((str(blob.name), _etag(blob.etag)))
+            else:
+                with_data.add(period)
+    except AzureError as err:
+        raise ExportError(describe_error(err, f"{source.location}/")) from None
+    months = [MonthRef(period, tuple(sorted(found))) for period, found in sorted(manifests.items())]
+    problems = {
+        period: f"{source.location}: month {period} has data blobs but no manifest.json; not loaded"
+        for period in sorted(with_data - set(manifests))
+    }
+    return Listing(months, problems)
+
+
+def latest_manifest(container: Any, source: AzureExportSource, month: MonthRef) -> Manifest:
+    """The month's current run: of its manifests, the one submitted last (CreateNewReport keeps older runs)."""
+    parsed = [_read_manifest(container, source, name, etag) for name, etag in month.manifests]
+    return max(parsed, key=lambda m: (m.submitted_time, m.name))
+
+
+def _read_manifest(container: Any, source: AzureExportSource, name: str, etag: str) -> Manifest:
+    from azure.core.exceptions import AzureError
+
+    where = f"azure://{source.container}/{name}"
+    try:
+        body = container.download_blob(name).readall()
+        manifest = json.loads(body)
+    except AzureError as err:
+        raise ExportError(describe_error(err, where)) from None
+    except ValueError as err:
+        raise ExportError(f"{where}: manifest is not valid JSON ({err})") from None
+    config, run = manifest.get("exportConfig") or {}, manifest.get("runInfo") or {}
+    blobs = manifest.get("blobs")
+    if not isinstance(blobs, list):
+        raise ExportError(f"{where}: manifest has no blobs list")
+    listed = tuple(
+        (str(b["blobName"]), _int(b.get("byteCount")), _int(b.get("dataRowCount")))
+        for b in blobs
+        if isinstance(b, dict) and b.get("blobName")
+    )
+    return Manifest(
+        name, etag, str(config.get("type", "")), str(config.get("dataVersion", "")),
+        str(run.get("submittedTime", "")), listed,
+    )  # fmt: skip
+
+
+def _etag(value: object) -> str:
+    """An ETag without the quotes some responses put around it."""
+    return str(value).strip('"')
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float | str) and str(value).strip().isdigit() else None
+
+
+def check_supported(manifest: Manifest, source: AzureExportSource) -> None:
+    """Refuse a dataset or data version whose columns this pipeline does not know (rather than guess)."""
+    where = f"azure://{source.container}/{manifest.name}"
+    if manifest.export_type == "FocusCost" and manifest.data_version in FOCUS_VERSIONS:
+        return
+    if manifest.export_type in COST_TYPES and manifest.data_version in COST_VERSIONS:
+        return
+    known = f"FocusCost {', '.join(FOCUS_VERSIONS)}; ActualCost/AmortizedCost {', '.join(COST_VERSIONS)}"
+    raise ExportError(
+        f"{where}: export type {manifest.export_type!r} dataVersion {manifest.data_version!r} is not supported "
+        f"(known: {known}); the month is not loaded"
+    )
+
+
+def download_month(
+    container: Any, source: AzureExportSource, manifest: Manifest, folder: Path
+) -> list[tuple[str, Path]]:
+    """Download the manifest's blobs (size-checked against `byteCount`); then make sure the run was not rewritten
+    while we read it."""
+    from azure.core.exceptions import AzureError
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fetched = []
+    for index, (name, byte_count, _) in enumerate(manifest.blobs):
+        where = f"azure://{source.container}/{name}"
+        target = folder / f"{index:05d}-{Path(name).name}"
+        try:
+            with target.open("wb") as handle:
+                container.download_blob(name).readinto(handle)
+        except AzureError as err:
+            raise ExportError(
+                f"{describe_error(err, where)}; it is listed in azure://{source.container}/{manifest.name}"
+            ) from None
+        size = target.stat().st_size
+        if byte_count is not None and size != byte_count:
+            raise ExportError(f"{where}: {size} bytes, the manifest says {byte_count}; the run is incomplete")
+        fetched.append((name, target))
+    try:
+        now = _etag(container.get_blob_client(manifest.name).get_blob_properties().etag)
+    except AzureError as err:
+        raise ExportError(describe_error(err, f"azure://{source.container}/{manifest.name}")) from None
+    if now != manifest.etag:
+        raise ExportError(
+            f"azure://{source.container}/{manifest.name}: the export rewrote this month while it was read; "
+            "it is read again on the next run"
+        )
+    return fetched
+
+
+def read_month(source: AzureExportSource, manifest: Manifest, files: list[tuple[str, Path]]) -> pl.DataFrame:
+    """The month's files as one frame (FOCUS names for FocusCost, export names otherwise), each row with its blob;
+    every blob's row count must equal the manifest's `dataRowCount`."""
+    expected = {name: rows for name, _, rows in manifest.blobs}
+    frames = []
+    for name, path in files:
+        uri = f"azure://{source.container}/{name}"
+        try:
+            if manifest.export_type == "FocusCost":
+                frame = read_focus_file(path, source.null_values)
+            else:
+                frame = read_delivered(path, source.null_values)
+        except FileLevelError as err:
+            detail = err.message.removeprefix(f"{path.name}: ")
+            raise FileLevelError(err.column, err.check, f"{uri}: {detail}") from None
+        rows = expected.get(name)
+        if rows is not None and frame.height != rows:
+            raise FileLevelError(
+                None,
+                "row_count",
+                f"{uri}: {frame.height} rows, the manifest says {rows}; the month is not loaded",
+            )
+        frames.append(
+            frame.with_columns(
+                pl.lit(uri).alias(FILE_COLUMN), pl.lit(manifest.export_type).alias("x_azure_dataset")
+            )
+        )
+    if not frames:
+        return pl.DataFrame(
+            {ROW_COLUMN: [], FILE_COLUMN: []}, schema={ROW_COLUMN: pl.Int64, FILE_COLUMN: pl.Utf8}
+        )
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def remove_downloads(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
