@@ -152,12 +152,14 @@ def publish_database(state: State, config: Config, result: publish.BuildResult) 
     return publish.swap_in(state, config, result)
 
 
-def _record_inputs(book: RunBook, config: Config, state: State, run_id: str) -> dict[str, float]:
+def _record_inputs(
+    book: RunBook, config: Config, state: State, run_id: str, as_of: date | None
+) -> dict[str, float]:
     """Land what changed (in parallel), record every file's outcome, and drop what is gone.
 
     Returns the landing tasks' summed seconds per step (read, validate, write).
     """
-    planned, removed = plan_inputs(state, config)
+    planned, removed = plan_inputs(state, config, as_of)
     lake_root = config.resolve(config.warehouse.lake_path)
     download_root = config.resolve(config.warehouse.download_path)
     ratio = config.validation.max_failure_ratio
@@ -218,7 +220,7 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
         book = RunBook(state, run_id)
         try:
             with clock.stage("land"):
-                landing_seconds = _record_inputs(book, config, state, run_id)
+                landing_seconds = _record_inputs(book, config, state, run_id, as_of)
             failed = book.failed_files()
             signature = inputs_signature(config, book.current_parts(), _erp_files(config), as_of)
             unchanged = not failed and published.exists() and signature == book.last_published_signature()

@@ -76,7 +76,9 @@ def landing_signature(source: Source) -> str:
     return digest.hexdigest()[:16]
 
 
-def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[RemovedFile]]:
+def plan_inputs(
+    state: State, config: Config, as_of: date | None = None
+) -> tuple[list[PlannedFile], list[RemovedFile]]:
     """Every input with whether it must be (re)landed, and the previously landed inputs now gone."""
     known = {
         row["file_key"]: row
@@ -96,7 +98,7 @@ def plan_inputs(state: State, config: Config) -> tuple[list[PlannedFile], list[R
             planned += _plan_azure_months(source, known, config.resolve(config.warehouse.download_path))
             continue
         if isinstance(source, AzureQuerySource):
-            planned += _plan_azure_query(source, known)
+            planned += _plan_azure_query(source, known, as_of or date.today())
             continue
         folder = config.resolve(source.path)
         signature = landing_signature(source)
@@ -279,12 +281,13 @@ def _plan_azure_months(
 
 
 def _plan_azure_query(
-    source: AzureQuerySource, known: Mapping[str, Mapping[str, object]]
+    source: AzureQuerySource, known: Mapping[str, Mapping[str, object]], as_of: date
 ) -> list[PlannedFile]:
-    """One input per recent month, queried every night (the API cannot tell what changed); older months stand."""
+    """One input per month up to `as_of`'s month, queried every night (the API cannot tell what changed); older
+    months stand."""
     signature = landing_signature(source)
     planned = []
-    for first in azure_query.recent_months(date.today(), source.months):
+    for first in azure_query.recent_months(as_of, source.months):
         key = file_key(source.name, f"month={first:%Y-%m}")
         label = f"azure-query://{source.scope}?month={first:%Y-%m}"
         planned.append(PlannedFile(source, Path("."), label, key, Fingerprint(0, 0, ""), signature, True,
