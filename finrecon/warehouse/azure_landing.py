@@ -6,6 +6,7 @@ a month's blobs land as one input of the state file and a re-delivered month rep
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -103,36 +104,44 @@ def _scope_ids(scope: str) -> tuple[str | None, str | None]:
     return account, subscription
 
 
+_QUERY_SCHEMA = {
+    "usage_date": pl.Utf8,
+    "cost": pl.Float64,
+    "currency": pl.Utf8,
+    "billing_account_id": pl.Utf8,
+    "subscription_id": pl.Utf8,
+    "resource_group": pl.Utf8,
+    "service_name": pl.Utf8,
+    "tags": pl.Utf8,
+    ROW_COLUMN: pl.Int64,
+}
+
+
 def query_rows_frame(rows: list[dict[str, object]], source: AzureQuerySource, month: str) -> pl.DataFrame:
-    """The API's daily rows as one frame: usage_date, cost, currency, subscription, resource group, service, tags."""
+    """The API's daily rows as one frame: usage_date, cost, currency, subscription, resource group, service, tags.
+
+    Columns are looked up case-insensitively (Azure does not promise to echo the requested case); a TagKey grouping
+    arrives as a `TagKey` and a `TagValue` column, both NULL for cost without the tag.
+    """
     account, subscription = _scope_ids(source.scope)
-    cost_column = "PreTaxCost" if source.dataset == "ActualCost" else "Cost"
+    cost_column = "pretaxcost" if source.dataset == "ActualCost" else "cost"
     records = []
-    for number, row in enumerate(rows, start=1):
-        day = str(row.get("UsageDate", ""))
-        tags = {str(row["TagKey"]): str(row.get("TagValue") or "")} if row.get("TagKey") else {}
+    for number, original in enumerate(rows, start=1):
+        row = {str(k).lower(): v for k, v in original.items()}
+        day = str(row.get("usagedate", ""))
+        tag = {str(row["tagkey"]): str(row.get("tagvalue") or "")} if row.get("tagkey") else None
         records.append({
             "usage_date": f"{day[:4]}-{day[4:6]}-{day[6:8]}" if len(day) == 8 else day,
             "cost": row.get(cost_column),
-            "currency": row.get("Currency"),
+            "currency": row.get("currency"),
             "billing_account_id": account or subscription or source.scope,
-            "subscription_id": str(row.get("SubscriptionId") or subscription or "") or None,
-            "resource_group": row.get("ResourceGroupName"),
-            "service_name": row.get("ServiceName"),
-            "tags": tags,
+            "subscription_id": str(row.get("subscriptionid") or subscription or "") or None,
+            "resource_group": row.get("resourcegroupname"),
+            "service_name": row.get("servicename"),
+            "tags": json.dumps(tag) if tag else None,
             ROW_COLUMN: number,
         })  # fmt: skip
-    schema = {
-        "usage_date": pl.Utf8, "cost": pl.Float64, "currency": pl.Utf8, "billing_account_id": pl.Utf8,
-        "subscription_id": pl.Utf8, "resource_group": pl.Utf8, "service_name": pl.Utf8,
-        "tags": pl.Object, ROW_COLUMN: pl.Int64,
-    }  # fmt: skip
-    frame = pl.DataFrame([{k: v for k, v in r.items() if k != "tags"} for r in records],
-                         schema={k: v for k, v in schema.items() if k != "tags"})  # fmt: skip
-    import json
-
-    tags_text = [json.dumps(r["tags"]) if r["tags"] else None for r in records]
-    return frame.with_columns(pl.Series("tags", tags_text, dtype=pl.Utf8), pl.lit(month).alias("month"))
+    return pl.DataFrame(records, schema=_QUERY_SCHEMA).with_columns(pl.lit(month).alias("month"))
 
 
 def query_rows_to_focus(frame: pl.DataFrame, source: AzureQuerySource, label: str) -> pl.DataFrame:
