@@ -183,7 +183,7 @@ class AzureQuerySource(_Strict):
     )  # subscriptions/<id>, …/resourceGroups/<rg>, providers/Microsoft.Billing/…
     dataset: Literal["ActualCost", "AmortizedCost"] = "ActualCost"
     group_by: list[str] = ["ResourceGroupName", "ServiceName"]
-    tag_keys: list[str] = []
+    tag_keys: list[str] = Field(default=[], max_length=1)  # the API fills only one TagKey grouping
     months: int = Field(default=2, ge=1, le=12)  # this month and the previous ones, one query each
     base_url: str | None = None  # default https://management.azure.com
     land_as_charges: bool = False
