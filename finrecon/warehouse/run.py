@@ -65,13 +65,27 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+# Settings that change how an input is fetched, not what it lands as: changing them re-lands nothing.
+_FETCH_ONLY_SETTINGS = {
+    "path", "max_attempts", "profile", "role_arn", "retry_initial_seconds", "retry_deadline_seconds",
+    "credentials_file", "storage_read_api", "max_retries", "account_url", "connection_string_env",
+}  # fmt: skip
+# The staging models a source kind applies at landing: changing one re-lands that kind's inputs.
+_LANDING_SQL = {
+    "aws_cur": "stg_aws__*.sql",
+    "gcp_bigquery": "stg_gcp__*.sql",
+    "azure_export": "stg_azure__*.sql",
+}
+
+
 def landing_signature(source: Source) -> str:
     """What landing an input depends on besides its bytes: the source's settings and the landing-time SQL."""
-    settings = source.model_dump(mode="json", exclude={"path", "max_attempts", "profile", "role_arn"})
+    settings = source.model_dump(mode="json", exclude=_FETCH_ONLY_SETTINGS)
     payload = json.dumps({"source": settings, "v": LANDING_VERSION}, sort_keys=True)
     digest = hashlib.sha256(payload.encode())
-    if isinstance(source, AwsCurSource):
-        for sql in sorted((SQL_DIR / "staging").glob("stg_aws__*.sql")):
+    pattern = _LANDING_SQL.get(source.kind)
+    if pattern:
+        for sql in sorted((SQL_DIR / "staging").glob(pattern)):
             digest.update(sql.read_bytes())
     return digest.hexdigest()[:16]
 
