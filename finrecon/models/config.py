@@ -30,6 +30,7 @@ RULE_COLUMNS = (
     "RegionId",
     "ResourceId",
     "InvoiceIssuerName",
+    "ResourceGroup",  # x_resource_group (Azure resource groups)
 )
 
 

@@ -48,6 +48,22 @@ from commitment_utilization
 order by provider_name, commitment_discount_id, billing_month
 """
 
+NEAR_MISS_SQL = """
+select tag_key, sum(effective_cost) as effective_cost, sum(charge_count) as charge_count,
+       string_agg(distinct provider_name, ', ' order by provider_name) as providers
+from tag_key_inventory
+where looks_like_po_key
+group by tag_key
+order by effective_cost desc, tag_key
+"""
+
+RECONCILIATION_SQL = """
+select reference_source, scope, dataset, usage_date, currency, reference_cost, exported_cost, difference, status
+from provider_reconciliation
+where status <> 'matched'
+order by usage_date, scope
+"""
+
 RUN_SQL = "select * from runs order by started_at desc limit 1"
 
 
@@ -58,6 +74,8 @@ class Summary:
     coverage: list[Row]
     burning: list[Row]
     commitments: list[Row]
+    near_miss_keys: list[Row]  # tag keys that look like PO keys but are not configured
+    reconciliation_gaps: list[Row]  # provider API totals that the exports do not match
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:
@@ -75,6 +93,8 @@ def read_summary(published: Path, top_pos: int = 5) -> Summary:
             coverage=_rows(con, COVERAGE_SQL),
             burning=_rows(con, BURN_SQL, [top_pos]),
             commitments=_rows(con, COMMITMENT_SQL),
+            near_miss_keys=_rows(con, NEAR_MISS_SQL),
+            reconciliation_gaps=_rows(con, RECONCILIATION_SQL),
         )
     finally:
         con.close()
@@ -149,7 +169,27 @@ def _tables(summary: Summary) -> list[Table]:
             r["billing_month"], _money(r["used_cost"]), _money(r["unused_cost"]), _pct(r["utilization_ratio"]),
             _pct(r["coverage_ratio"]), r["funded_po_number"] or "—",
         )  # fmt: skip
-    return [coverage, burning, commitments]
+    tables = [coverage, burning, commitments]
+    if summary.near_miss_keys:
+        near = Table(
+            title="Tag keys that look like PO keys but are not in tags.po_keys (add them as aliases?)"
+        )
+        for name in ("tag key", "providers", "charges", "effective"):
+            near.add_column(name)
+        for r in summary.near_miss_keys:
+            near.add_row(r["tag_key"], r["providers"], str(r["charge_count"]), _money(r["effective_cost"]))
+        tables.append(near)
+    if summary.reconciliation_gaps:
+        gaps = Table(title="Provider API totals the exports do not match")
+        for name in ("source", "scope", "day", "cur.", "API", "exported", "difference", "status"):
+            gaps.add_column(name)
+        for r in summary.reconciliation_gaps:
+            gaps.add_row(
+                r["reference_source"], r["scope"], str(r["usage_date"]), r["currency"], _money(r["reference_cost"]),
+                _money(r["exported_cost"]), _money(r["difference"]), r["status"],
+            )  # fmt: skip
+        tables.append(gaps)
+    return tables
 
 
 def books_line(run: Row) -> str:
@@ -208,4 +248,17 @@ def to_markdown(summary: Summary) -> str:
         f"{_money(r['unused_cost'])} | {_pct(r['utilization_ratio'])} |"
         for r in summary.commitments
     ]
+    if summary.near_miss_keys:
+        lines += ["", "## Tag keys that look like PO keys but are not configured", ""]
+        lines += [
+            f"- `{r['tag_key']}` ({r['providers']}): {_money(r['effective_cost'])}"
+            for r in summary.near_miss_keys
+        ]
+    if summary.reconciliation_gaps:
+        lines += ["", "## Provider API totals the exports do not match", ""]
+        lines += [
+            f"- {r['scope']} {r['usage_date']}: API {_money(r['reference_cost'])} {r['currency']}, exported "
+            f"{_money(r['exported_cost'])} ({r['status']})"
+            for r in summary.reconciliation_gaps
+        ]
     return "\n".join(lines) + "\n"

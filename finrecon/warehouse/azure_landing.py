@@ -160,7 +160,7 @@ def query_rows_to_focus(frame: pl.DataFrame, source: AzureQuerySource, label: st
         pl.lit("Usage").alias("ChargeCategory"),
         pl.col("service_name").alias("ServiceName"),
         pl.col("tags").alias("Tags"),
-        pl.col("resource_group").alias("x_azure_resource_group"),
+        pl.col("resource_group").alias("x_resource_group"),
         pl.lit(source.dataset).alias("x_azure_dataset"),
         pl.lit(label).alias(FILE_COLUMN),
         pl.col(ROW_COLUMN),

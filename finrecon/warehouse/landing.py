@@ -21,6 +21,16 @@ from finrecon.models.quarantine import FileLevelError, empty_failures, missing_c
 from finrecon.warehouse.lake import Part, write_parts
 
 COST_COLUMNS = ("BilledCost", "EffectiveCost")
+# Every landed charge has it (NULL where the source has no resource groups), so allocation rules can match it.
+RESOURCE_GROUP_COLUMN = "x_resource_group"
+
+
+def _resource_group(columns: list[str]) -> pl.Expr:
+    """The charge's resource group: as mapped by staging, else a FOCUS file's `x_ResourceGroupName`, else NULL."""
+    for name in (RESOURCE_GROUP_COLUMN, "x_ResourceGroupName"):
+        if name in columns:
+            return pl.col(name).cast(pl.Utf8)
+    return pl.lit(None, dtype=pl.Utf8)
 
 
 class ReconciliationError(RuntimeError):
@@ -238,6 +248,7 @@ def land_charges(
     lineage = [pl.lit(source_kind).alias("x_source"), pl.lit(run_id).alias("x_run_id")]
     if "x_source_file" not in checked.valid.columns:
         lineage.append(pl.lit(relative_path).alias("x_source_file"))
+    lineage.append(_resource_group(checked.valid.columns).alias(RESOURCE_GROUP_COLUMN))
     typed = charge_models.type_charges(checked.valid).with_columns(lineage)
     charge_models.canonical_schema().validate(typed)
     parts = write_parts(typed, lake_root, key, run_id) if typed.height else []

@@ -51,6 +51,7 @@ def _empty_lake_charges() -> pl.DataFrame:
         pl.lit(None, dtype=pl.Utf8).alias("x_source"),
         pl.lit(None, dtype=pl.Utf8).alias("x_source_file"),
         pl.lit(None, dtype=pl.Utf8).alias("x_run_id"),
+        pl.lit(None, dtype=pl.Utf8).alias("x_resource_group"),
     )
 
 

@@ -33,7 +33,7 @@ from finrecon.warehouse.models_runner import SQL_DIR
 from finrecon.warehouse.state import State
 
 # Bump when landing would produce different rows from the same bytes (parsing, typing, lake layout).
-LANDING_VERSION = "1"
+LANDING_VERSION = "2"  # 2: every charge carries x_resource_group
 
 
 @dataclass(frozen=True)

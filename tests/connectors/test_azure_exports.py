@@ -143,7 +143,7 @@ def test_focus_export_takes_the_latest_run_of_a_month_and_normalises_empty_subsc
     assert outcome.failed_files == []
     rows = query(
         outcome.published_path,
-        "select SubAccountId, BilledCost, x_azure_resource_group, x_po_number from finops.charges order by all",
+        "select SubAccountId, BilledCost, x_resource_group, x_po_number from finops.charges order by all",
     )
     # run-new (submitted later) is the month; the empty GUID and the empty string are no subscription
     assert rows == [

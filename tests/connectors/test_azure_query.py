@@ -98,6 +98,9 @@ export_name = "actual"
         (day, "mismatch" if day == off_day else "matched") for day, _ in days
     ]
     assert rows[0][3] == -1.0
+    assert [(r["usage_date"], r["status"]) for r in outcome.summary.reconciliation_gaps] == [
+        (off_day, "mismatch")
+    ]
     # the API rows are a reference only: the charges are the export's, not counted twice
     assert query(
         outcome.published_path, "select count(*) from finops.charges where x_source like 'azure_query%'"

@@ -45,3 +45,8 @@ def test_every_tag_key_is_listed_with_its_spend_and_near_miss_keys_are_flagged(t
         ("purchase-ord", False, True, 0.5, 0.5, 1, 1, ["42"]),
         ("user:po_number", True, False, 4.0, 4.0, 1, 1, ["PO-1"]),
     ]
+    # and the run summary (what `make run` prints) names the near misses, largest spend first
+    assert [(r["tag_key"], r["effective_cost"]) for r in outcome.summary.near_miss_keys] == [
+        ("po num", 1.0),
+        ("purchase-ord", 0.5),
+    ]

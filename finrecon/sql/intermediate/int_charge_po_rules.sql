@@ -23,6 +23,7 @@ condition_results as (
                 when 'RegionId' then untagged.RegionId
                 when 'ResourceId' then untagged.ResourceId
                 when 'InvoiceIssuerName' then untagged.InvoiceIssuerName
+                when 'ResourceGroup' then untagged.x_resource_group
                 else list_filter(
                     map_entries(tags_map(untagged.Tags)),
                     lambda e: normalize_tag_key(e.key) = normalize_tag_key(cfg_allocation_conditions.tag_key)

@@ -11,6 +11,7 @@ select distinct
     stg_focus__charges.RegionId,
     stg_focus__charges.ResourceId,
     stg_focus__charges.InvoiceIssuerName,
+    stg_focus__charges.x_resource_group,
     stg_focus__charges.Tags
 from stg_focus__charges
 left join int_charge_po_tags on int_charge_po_tags.Tags = stg_focus__charges.Tags

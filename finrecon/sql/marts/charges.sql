@@ -34,6 +34,7 @@ candidates as (
         and int_charge_po_rules.RegionId is not distinct from landed.RegionId
         and int_charge_po_rules.ResourceId is not distinct from landed.ResourceId
         and int_charge_po_rules.InvoiceIssuerName is not distinct from landed.InvoiceIssuerName
+        and int_charge_po_rules.x_resource_group is not distinct from landed.x_resource_group
         and int_charge_po_rules.Tags is not distinct from landed.Tags
 ),
 

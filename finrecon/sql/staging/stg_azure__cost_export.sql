@@ -83,7 +83,7 @@ select
     Quantity as PricingQuantity,
     UnitOfMeasure as PricingUnit,
     Tags,
-    ResourceGroup as x_azure_resource_group,
+    ResourceGroup as x_resource_group,
     CostCenter as x_azure_cost_center,
     ChargeType as x_azure_charge_type,
     x_azure_dataset,

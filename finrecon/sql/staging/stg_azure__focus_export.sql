@@ -3,10 +3,10 @@
 --
 -- The export is FOCUS already: what changes is Microsoft's drift. A missing subscription is written as NULL, as ''
 -- or (older exports) as the empty GUID; all three become NULL. The resource group (x_ResourceGroupName) is kept
--- for allocation rules. Tags text without braces is wrapped by the FOCUS checks that follow.
+-- as x_resource_group for allocation rules. Tags text without braces is wrapped by the FOCUS checks that follow.
 select
     * replace (
         nullif(nullif(trim(SubAccountId), ''), '00000000-0000-0000-0000-000000000000') as SubAccountId
     ),
-    x_ResourceGroupName as x_azure_resource_group
+    x_ResourceGroupName as x_resource_group
 from azure_focus_delivery
