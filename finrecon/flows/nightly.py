@@ -217,7 +217,7 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
     logger.info("run %s starting", run_id)
     unchanged = False
     try:
-        book = RunBook(state, run_id)
+        book = RunBook(state, run_id, config.resolve(warehouse.lake_path))
         try:
             with clock.stage("land"):
                 landing_seconds = _record_inputs(book, config, state, run_id, as_of)

@@ -28,7 +28,7 @@ from finrecon.warehouse.state import State
 
 PUBLISH_ALIAS = "publishing"
 # State tables copied into every publication, for analysts and alert rules.
-STATE_TABLES = ("runs", "run_files", "quarantine")
+STATE_TABLES = ("runs", "run_files", "quarantine", "restatements")
 
 
 @dataclass(frozen=True)

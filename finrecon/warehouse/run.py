@@ -342,12 +342,49 @@ def _books_row(books: Books) -> dict[str, float | int]:
     }
 
 
+RESTATEMENT_SQL = """
+insert into restatements
+with keyed as (
+    select 'before' as side, *, strftime(coalesce(BillingPeriodStart, ChargePeriodStart), '%Y-%m') as billing_period
+    from read_parquet($before, union_by_name = true, hive_partitioning = false)
+    union all by name
+    select 'after' as side, *, strftime(coalesce(BillingPeriodStart, ChargePeriodStart), '%Y-%m') as billing_period
+    from read_parquet($after, union_by_name = true, hive_partitioning = false)
+    where $has_after
+),
+
+compared as (
+    select
+        billing_period, ProviderName as provider_name, BillingAccountId as billing_account_id,
+        ServiceName as service_name, BillingCurrency as billing_currency,
+        count(*) filter (where side = 'before') as rows_before,
+        count(*) filter (where side = 'after') as rows_after,
+        coalesce(sum(BilledCost) filter (where side = 'before'), 0) as billed_before,
+        coalesce(sum(BilledCost) filter (where side = 'after'), 0) as billed_after,
+        coalesce(sum(EffectiveCost) filter (where side = 'before'), 0) as effective_before,
+        coalesce(sum(EffectiveCost) filter (where side = 'after'), 0) as effective_after
+    from keyed
+    group by all
+)
+
+select
+    $run_id, $source, $file_path, billing_period, provider_name, billing_account_id, service_name, billing_currency,
+    rows_before, rows_after, billed_before, billed_after, billed_after - billed_before,
+    effective_before, effective_after, effective_after - effective_before, $now
+from compared
+where rows_before <> rows_after
+    or abs(billed_after - billed_before) > 1e-9
+    or abs(effective_after - effective_before) > 1e-9
+"""
+
+
 class RunBook:
     """Records a run's landings in the state file, one transaction per file."""
 
-    def __init__(self, state: State, run_id: str) -> None:
+    def __init__(self, state: State, run_id: str, lake_root: Path | None = None) -> None:
         self.state = state
         self.run_id = run_id
+        self.lake_root = lake_root  # where landed parts are, to record restatements
         state.con.execute(
             "insert into runs (run_id, started_at, status) values (?, ?, 'running')",
             [run_id, datetime.now(UTC)],
@@ -375,6 +412,7 @@ class RunBook:
             self._replace_quarantine(landing)
             if planned is not None:
                 if landing.status == "landed":
+                    self._record_restatement(landing)
                     self._supersede(landing.file_key)
                     parts = pl.DataFrame(
                         [
@@ -400,6 +438,23 @@ class RunBook:
                     self.state.insert_frame("reference_totals", landing.reference)
                 self._upsert_input(landing, planned)
             self._run_file(landing.source, landing.file_path, landing.status, landing.books, landing.error)
+
+    def _record_restatement(self, landing: FileLanding) -> None:
+        """When a re-landed input replaces rows it landed before, record what moved (by period, provider, account,
+        service and currency); nothing when its figures are unchanged."""
+        lake_root = self.lake_root
+        if lake_root is None:
+            return
+        before = [str(lake_root / str(r["part_path"])) for r in
+                  self.state.rows("select part_path from lake_parts where file_key = ?", [landing.file_key])]  # fmt: skip
+        after = [str(lake_root / p.path) for p in landing.parts]
+        if landing.status != "landed" or not before:
+            return
+        self.state.con.execute(
+            RESTATEMENT_SQL,
+            {"before": before, "after": after or before, "has_after": bool(after), "run_id": self.run_id,
+             "source": landing.source, "file_path": landing.file_path, "now": datetime.now(UTC)},
+        )  # fmt: skip
 
     def _upsert_input(self, landing: FileLanding, planned: PlannedFile) -> None:
         self.state.con.execute("delete from input_files where file_key = ?", [landing.file_key])

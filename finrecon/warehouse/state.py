@@ -79,6 +79,20 @@ create table if not exists reference_totals (
     cost double,
     run_id varchar not null
 );
+create table if not exists restatements (
+    run_id varchar not null,           -- a re-delivered input changed what it had landed: what moved, where
+    source varchar not null,
+    file_path varchar not null,
+    billing_period varchar,
+    provider_name varchar,
+    billing_account_id varchar,
+    service_name varchar,
+    billing_currency varchar,
+    rows_before bigint, rows_after bigint,
+    billed_before double, billed_after double, billed_delta double,
+    effective_before double, effective_after double, effective_delta double,
+    restated_at timestamptz not null
+);
 alter table quarantine add column if not exists source_file varchar;  -- data file within a multi-file input
 alter table runs add column if not exists inputs_signature varchar;
 alter table runs add column if not exists stage_seconds varchar;  -- JSON: stage -> wall seconds

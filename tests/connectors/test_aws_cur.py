@@ -143,6 +143,15 @@ def test_a_restated_month_replaces_the_previous_delivery(
         [outcome.run_id],
     )
     assert statuses == [("landed", 1), ("unchanged", 1)]
+    # what the restatement moved, by period, provider, account, service and currency (October untouched)
+    restated = query(
+        outcome.published_path,
+        "select billing_period, provider_name, billing_account_id, service_name, billing_currency, rows_before, "
+        "rows_after, billed_before, billed_after, round(billed_delta, 9), round(effective_delta, 9) "
+        "from finops.restatements",
+    )
+    # by hand: before 10 + 4 = 14 (2 rows); after 9.25 − 1 = 8.25 (2 rows); Δ −5.75 for both costs
+    assert restated == [("2024-11", "AWS", PAYER, EC2, "USD", 2, 2, 14.0, 8.25, -5.75, -5.75)]
 
 
 LEGACY_SAMPLE = Path(__file__).parents[1] / "data" / "aws" / "aws_cur_legacy_anonymous.csv"
