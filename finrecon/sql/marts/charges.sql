@@ -69,5 +69,13 @@ select
     end as x_po_reason,
     po_source as x_po_source,
     po_tag_key as x_po_tag_key,
-    po_tag_value as x_po_tag_value
+    po_tag_value as x_po_tag_value,
+    -- data quality: reported, never corrected (values stay as delivered)
+    list_filter([
+        case when ChargeCategory = 'Usage' and ListCost is null then 'missing_list_cost' end,
+        case when ListCost < ContractedCost then 'list_below_contracted' end,
+        case when ChargeCategory = 'Purchase' and CommitmentDiscountId is not null and EffectiveCost > 0
+            then 'commitment_purchase_with_effective_cost' end,
+        case when ChargeCategory = 'Usage' and ListCost >= 0 and EffectiveCost > ListCost then 'negative_savings' end
+    ], lambda flag: flag is not null) as x_quality_flags
 from resolved
