@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -9,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
+from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN, FileLevelError
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)
@@ -83,3 +85,27 @@ def _read_parquet(path: Path, keep_types: bool) -> pl.DataFrame:
         return con.sql(sql, params=[str(path)]).pl()
     finally:
         con.close()
+
+
+def read_files(files: list[tuple[str, Path]], read: Callable[[str, Path], pl.DataFrame]) -> pl.DataFrame:
+    """Several downloaded files of one delivery as one frame, each row with its file (`x_source_file`: the file's
+    URI) and its row number in that file; columns that drift between files are unioned. A file-level problem
+    names the file's URI."""
+    frames = []
+    for uri, path in files:
+        try:
+            frame = read(uri, path)
+        except FileLevelError as err:
+            detail = err.message.removeprefix(f"{path.name}: ")
+            raise FileLevelError(err.column, err.check, f"{uri}: {detail}") from None
+        frames.append(frame.with_columns(pl.lit(uri).alias(FILE_COLUMN)))
+    if not frames:
+        return pl.DataFrame(
+            {ROW_COLUMN: [], FILE_COLUMN: []}, schema={ROW_COLUMN: pl.Int64, FILE_COLUMN: pl.Utf8}
+        )
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def remove_downloads(folder: Path) -> None:
+    """Drop a delivery's downloaded files once its rows are in the lake."""
+    shutil.rmtree(folder, ignore_errors=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,11 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finrecon.connectors._files import read_delivered
+from finrecon.connectors._files import read_delivered, read_files
 from finrecon.connectors.focus_files import read_focus_file
 from finrecon.models.aws_cur import legacy_column, legacy_tag_key
 from finrecon.models.config import AwsCurSource
-from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN, FileLevelError
+from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
 
 logger = logging.getLogger(__name__)
 
@@ -299,45 +298,29 @@ class _Progress:
             self.next_report += _PROGRESS_STEP
 
 
-def remove_downloads(folder: Path) -> None:
-    """Drop a period's downloaded files once its rows are in the lake."""
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def read_delivery_files(source: AwsCurSource, files: list[tuple[str, Path]]) -> pl.DataFrame:
     """A period's downloaded data files as one frame, each row with its `x_source_file` (s3 URI) and row number.
 
     CUR files keep their column names, legacy ones renamed to CUR 2.0 snake case with their tag columns gathered
     into `x_tag_entries`; FOCUS exports get canonical FOCUS names. Columns that drift between files are unioned.
     """
-    frames = []
-    for key, path in files:
-        uri = f"s3://{source.bucket}/{key}"
-        try:
-            if source.export_type == "focus":
-                frame = read_focus_file(path, source.null_values)
-            else:
-                frame = read_delivered(path, source.null_values)
-                if source.export_type == "cur_legacy":
-                    frame = _legacy_to_cur2_names(frame, uri)
-        except FileLevelError as err:
-            detail = err.message.removeprefix(f"{path.name}: ")
-            raise FileLevelError(err.column, err.check, f"{uri}: {detail}") from None
-        frames.append(frame.with_columns(pl.lit(uri).alias(FILE_COLUMN)))
-    if not frames:
-        return pl.DataFrame(
-            {ROW_COLUMN: [], FILE_COLUMN: []}, schema={ROW_COLUMN: pl.Int64, FILE_COLUMN: pl.Utf8}
-        )
-    return pl.concat(frames, how="diagonal_relaxed")
+
+    def read(uri: str, path: Path) -> pl.DataFrame:
+        if source.export_type == "focus":
+            return read_focus_file(path, source.null_values)
+        frame = read_delivered(path, source.null_values)
+        return _legacy_to_cur2_names(frame) if source.export_type == "cur_legacy" else frame
+
+    return read_files([(f"s3://{source.bucket}/{key}", path) for key, path in files], read)
 
 
-def _legacy_to_cur2_names(frame: pl.DataFrame, uri: str) -> pl.DataFrame:
+def _legacy_to_cur2_names(frame: pl.DataFrame) -> pl.DataFrame:
     tag_columns = {c: key for c in frame.columns if (key := legacy_tag_key(c)) is not None}
     renamed = {c: legacy_column(c) for c in frame.columns if c not in tag_columns and c != ROW_COLUMN}
     targets = list(renamed.values())
     clashes = sorted({t for t in targets if targets.count(t) > 1})
     if clashes:
-        raise FileLevelError(clashes[0], "unique_column", f"{uri}: column {clashes[0]!r} appears twice")
+        raise FileLevelError(clashes[0], "unique_column", f"column {clashes[0]!r} appears twice")
     entry = pl.Struct({"key": pl.Utf8, "value": pl.Utf8})
     entries = [
         pl.when(pl.col(c).is_not_null()).then(

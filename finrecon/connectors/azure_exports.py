@@ -14,17 +14,16 @@ import json
 import logging
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from finrecon.connectors._files import read_delivered
+from finrecon.connectors._files import read_delivered, read_files
 from finrecon.connectors.focus_files import read_focus_file
 from finrecon.models.config import AzureExportSource
-from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN, FileLevelError
+from finrecon.models.quarantine import FileLevelError
 
 logger = logging.getLogger(__name__)
 
@@ -226,36 +225,17 @@ def download_month(
 def read_month(source: AzureExportSource, manifest: Manifest, files: list[tuple[str, Path]]) -> pl.DataFrame:
     """The month's files as one frame (FOCUS names for FocusCost, export names otherwise), each row with its blob;
     every blob's row count must equal the manifest's `dataRowCount`."""
-    expected = {name: rows for name, _, rows in manifest.blobs}
-    frames = []
-    for name, path in files:
-        uri = f"azure://{source.container}/{name}"
-        try:
-            if manifest.export_type == "FocusCost":
-                frame = read_focus_file(path, source.null_values)
-            else:
-                frame = read_delivered(path, source.null_values)
-        except FileLevelError as err:
-            detail = err.message.removeprefix(f"{path.name}: ")
-            raise FileLevelError(err.column, err.check, f"{uri}: {detail}") from None
-        rows = expected.get(name)
+    expected = {f"azure://{source.container}/{name}": rows for name, _, rows in manifest.blobs}
+
+    def read(uri: str, path: Path) -> pl.DataFrame:
+        if manifest.export_type == "FocusCost":
+            frame = read_focus_file(path, source.null_values)
+        else:
+            frame = read_delivered(path, source.null_values)
+        rows = expected.get(uri)
         if rows is not None and frame.height != rows:
-            raise FileLevelError(
-                None,
-                "row_count",
-                f"{uri}: {frame.height} rows, the manifest says {rows}; the month is not loaded",
-            )
-        frames.append(
-            frame.with_columns(
-                pl.lit(uri).alias(FILE_COLUMN), pl.lit(manifest.export_type).alias("x_azure_dataset")
-            )
-        )
-    if not frames:
-        return pl.DataFrame(
-            {ROW_COLUMN: [], FILE_COLUMN: []}, schema={ROW_COLUMN: pl.Int64, FILE_COLUMN: pl.Utf8}
-        )
-    return pl.concat(frames, how="diagonal_relaxed")
+            message = f"{frame.height} rows, the manifest says {rows}; the month is not loaded"
+            raise FileLevelError(None, "row_count", message)
+        return frame.with_columns(pl.lit(manifest.export_type).alias("x_azure_dataset"))
 
-
-def remove_downloads(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+    return read_files([(f"azure://{source.container}/{name}", path) for name, path in files], read)

@@ -13,7 +13,15 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV_VAR = "FINRECON_CONFIG"
@@ -32,6 +40,10 @@ RULE_COLUMNS = (
     "InvoiceIssuerName",
     "ResourceGroup",  # x_resource_group (Azure resource groups)
 )
+
+
+# A folder or scope inside a bucket, container or API: no leading or trailing slash, however it was written.
+StorePath = Annotated[str, AfterValidator(lambda value: value.strip("/"))]
 
 
 class ConfigError(Exception):
@@ -70,7 +82,7 @@ class AwsCurSource(_Strict):
     name: str = "aws"
     export_type: Literal["cur2", "cur_legacy", "focus"]
     bucket: str = Field(min_length=3)
-    prefix: str = ""
+    prefix: StorePath = ""
     export_name: str = Field(min_length=1)  # Data Exports export name, or the legacy report name
     region: str | None = None
     profile: str | None = None
@@ -80,11 +92,6 @@ class AwsCurSource(_Strict):
     # A period no longer in the bucket (e.g. expired by an S3 lifecycle rule) keeps its landed rows; false: removed
     keep_missing_periods: bool = True
     null_values: list[str] = ["", "NULL", "null"]
-
-    @field_validator("prefix")
-    @classmethod
-    def _strip_slashes(cls, prefix: str) -> str:
-        return prefix.strip("/")
 
     @property
     def location(self) -> str:
@@ -155,14 +162,9 @@ class AzureExportSource(_Strict):
     account_url: str | None = None  # https://<account>.blob.core.windows.net
     connection_string_env: str = "AZURE_STORAGE_CONNECTION_STRING"
     container: str = Field(min_length=3)
-    root_folder_path: str = ""
+    root_folder_path: StorePath = ""
     export_name: str = Field(min_length=1)
     null_values: list[str] = ["", "NULL", "null"]
-
-    @field_validator("root_folder_path")
-    @classmethod
-    def _strip_slashes(cls, path: str) -> str:
-        return path.strip("/")
 
     @property
     def location(self) -> str:
@@ -179,9 +181,8 @@ class AzureQuerySource(_Strict):
 
     kind: Literal["azure_query"]
     name: str = "azure-query"
-    scope: str = Field(
-        min_length=1
-    )  # subscriptions/<id>, …/resourceGroups/<rg>, providers/Microsoft.Billing/…
+    # subscriptions/<id>, …/resourceGroups/<rg>, providers/Microsoft.Billing/billingAccounts/<id>
+    scope: Annotated[StorePath, Field(min_length=1)]
     dataset: Literal["ActualCost", "AmortizedCost"] = "ActualCost"
     group_by: list[str] = ["ResourceGroupName", "ServiceName"]
     tag_keys: list[str] = Field(default=[], max_length=1)  # the API fills only one TagKey grouping
@@ -189,11 +190,6 @@ class AzureQuerySource(_Strict):
     base_url: str | None = None  # default https://management.azure.com
     land_as_charges: bool = False
     max_retries: int = Field(default=6, ge=0)
-
-    @field_validator("scope")
-    @classmethod
-    def _no_leading_slash(cls, scope: str) -> str:
-        return scope.strip("/")
 
 
 Source = Annotated[

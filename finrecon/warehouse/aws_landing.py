@@ -14,9 +14,10 @@ import duckdb
 import polars as pl
 
 from finrecon.connectors import aws_cur
+from finrecon.connectors._files import remove_downloads
 from finrecon.models.aws_cur import CUR2_COLUMNS
 from finrecon.models.config import AwsCurSource
-from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_charges
+from finrecon.warehouse.landing import FileLanding, ReconciliationError, land_charges
 from finrecon.warehouse.models_runner import landing_model
 from finrecon.warehouse.run import PlannedFile
 
@@ -50,21 +51,20 @@ def land_aws_period(
     """Fetch one period's delivery (the manifest it was planned from) and land it; a bad delivery fails alone."""
     source = planned.source
     assert isinstance(source, AwsCurSource)
-    if planned.problem is not None or planned.manifest is None:
-        return failed_landing(
-            source.name, planned.relative_path, planned.problem or "no manifest", planned.file_key
-        )
+    if planned.problem is not None:
+        return planned.failed(planned.problem)
+    assert planned.manifest is not None  # planned with one unless it has a problem
     folder = download_root / source.name / planned.manifest.period
     try:
         client = aws_cur.s3_client(source)
         delivery = aws_cur.read_manifest(client, source, planned.manifest)
         files = aws_cur.download_delivery(client, source, delivery, folder)
     except aws_cur.DeliveryError as err:
-        return failed_landing(source.name, planned.relative_path, str(err), planned.file_key)
+        return planned.failed(str(err))
 
     if not files:
         message = f"manifest s3://{source.bucket}/{planned.manifest.key} lists no data files (an empty month)"
-        return failed_landing(source.name, planned.relative_path, message + "; not loaded", planned.file_key)
+        return planned.failed(message + "; not loaded")
 
     def load() -> pl.DataFrame:
         delivered = aws_cur.read_delivery_files(source, files)
@@ -81,5 +81,5 @@ def land_aws_period(
         max_failure_ratio=max_failure_ratio,
     )
     if landing.status == "landed":
-        aws_cur.remove_downloads(folder)
+        remove_downloads(folder)
     return landing

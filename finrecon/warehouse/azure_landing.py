@@ -13,10 +13,11 @@ import duckdb
 import polars as pl
 
 from finrecon.connectors import azure_exports, azure_query
+from finrecon.connectors._files import remove_downloads
 from finrecon.models.azure_cost import AZURE_COST_COLUMNS, AZURE_FOCUS_EXTRA_COLUMNS
 from finrecon.models.config import AzureExportSource, AzureQuerySource
 from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN
-from finrecon.warehouse.landing import Books, FileLanding, ReconciliationError, failed_landing, land_charges
+from finrecon.warehouse.landing import Books, FileLanding, ReconciliationError, land_charges
 from finrecon.warehouse.models_runner import landing_model
 from finrecon.warehouse.run import PlannedFile
 
@@ -61,10 +62,9 @@ def land_azure_month(
     """Fetch one month's current run and land it; a bad delivery fails this month alone."""
     source = planned.source
     assert isinstance(source, AzureExportSource)
-    if planned.problem is not None or planned.azure_month is None:
-        return failed_landing(
-            source.name, planned.relative_path, planned.problem or "no manifest", planned.file_key
-        )
+    if planned.problem is not None:
+        return planned.failed(planned.problem)
+    assert planned.azure_month is not None  # planned with one unless it has a problem
     folder = download_root / source.name / planned.azure_month.period
     try:
         container = azure_exports.container_client(source)
@@ -72,10 +72,10 @@ def land_azure_month(
         azure_exports.check_supported(manifest, source)
         files = azure_exports.download_month(container, source, manifest, folder)
     except azure_exports.ExportError as err:
-        return failed_landing(source.name, planned.relative_path, str(err), planned.file_key)
+        return planned.failed(str(err))
     if not files:
         message = f"azure://{source.container}/{manifest.name} lists no blobs (an empty month); not loaded"
-        return failed_landing(source.name, planned.relative_path, message, planned.file_key)
+        return planned.failed(message)
 
     def load() -> pl.DataFrame:
         return export_to_focus(azure_exports.read_month(source, manifest, files), manifest.export_type)
@@ -91,7 +91,7 @@ def land_azure_month(
         max_failure_ratio=max_failure_ratio,
     )
     if landing.status == "landed":
-        azure_exports.remove_downloads(folder)
+        remove_downloads(folder)
     return landing
 
 
@@ -177,7 +177,7 @@ def land_azure_query_month(
     try:
         rows = azure_query.query_month(azure_query.cost_client(source), source, planned.query_month)
     except azure_query.QueryError as err:
-        return failed_landing(source.name, planned.relative_path, str(err), planned.file_key)
+        return planned.failed(str(err))
     frame = query_rows_frame(rows, source, month)
     if not source.land_as_charges:
         reference = frame.select(

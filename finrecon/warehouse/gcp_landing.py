@@ -16,7 +16,7 @@ import pyarrow as pa
 from finrecon.connectors import gcp_bigquery
 from finrecon.models.config import GcpBigQuerySource
 from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN
-from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_charges
+from finrecon.warehouse.landing import FileLanding, ReconciliationError, land_charges
 from finrecon.warehouse.models_runner import landing_model
 from finrecon.warehouse.run import PlannedFile
 
@@ -75,15 +75,14 @@ def land_gcp_month(
     """Pull one invoice month and land it; a failing query fails this month alone."""
     source = planned.source
     assert isinstance(source, GcpBigQuerySource)
-    if planned.problem is not None or planned.invoice_month is None:
-        return failed_landing(
-            source.name, planned.relative_path, planned.problem or "no month", planned.file_key
-        )
+    if planned.problem is not None:
+        return planned.failed(planned.problem)
+    assert planned.invoice_month is not None  # planned with one unless it has a problem
     try:
         client = gcp_bigquery.bigquery_client(source)
         lines = gcp_bigquery.pull_month(client, source, planned.invoice_month, today)
     except gcp_bigquery.BigQueryError as err:
-        return failed_landing(source.name, planned.relative_path, str(err), planned.file_key)
+        return planned.failed(str(err))
     label = month_label(source, planned.invoice_month)
     focus_export = source.export_type == "focus"
     return land_charges(

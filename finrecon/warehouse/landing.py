@@ -124,13 +124,15 @@ def _failed(
     return FileLanding(source, relative, key, "failed", books, failures=err.record(), error=err.message)
 
 
-def failed_landing(source: str, relative_path: str, message: str, key: str | None = None) -> FileLanding:
+def failed_landing(
+    source: str, relative_path: str, message: str, key: str | None = None, *, located: bool = False
+) -> FileLanding:
     """An input that could not be processed at all (nothing known of its rows).
 
-    The message is prefixed with the input's path unless it already names a location (`s3://…`).
+    The message is prefixed with the input's path, unless `located`: it already names where (a bucket key, a
+    table), as every remote connector's error does.
     """
-    named = message.startswith(("s3://", "azure://", "bq://", relative_path))
-    err = FileLevelError(None, "processable", message if named else f"{relative_path}: {message}")
+    err = FileLevelError(None, "processable", message if located else f"{relative_path}: {message}")
     return _failed(source, relative_path, key or file_key(source, relative_path), err, None)
 
 

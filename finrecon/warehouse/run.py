@@ -28,7 +28,7 @@ from finrecon.models.config import (
     Source,
 )
 from finrecon.warehouse import lake
-from finrecon.warehouse.landing import Books, FileLanding, Fingerprint, file_key, fingerprint
+from finrecon.warehouse.landing import Books, FileLanding, Fingerprint, failed_landing, file_key, fingerprint
 from finrecon.warehouse.models_runner import SQL_DIR
 from finrecon.warehouse.state import State
 
@@ -52,6 +52,10 @@ class PlannedFile:
     azure_month: azure_exports.MonthRef | None = None
     query_month: date | None = None  # first day, for a query API's month
     problem: str | None = None  # known before landing: the input fails with this message
+
+    def failed(self, message: str) -> FileLanding:
+        """This input failed as a whole; `message` names where (remote connectors' errors always do)."""
+        return failed_landing(self.source.name, self.relative_path, message, self.file_key, located=True)
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,7 @@ def plan_inputs(
                 planned.append(PlannedFile(source, path, relative, key, print_, signature, False))
                 continue
             print_ = fingerprint(path)
-            unchanged = (
-                previous is not None
-                and previous["status"] == "landed"
-                and previous["landing_signature"] == signature
-                and previous["sha256"] == print_.sha256
-            )
+            unchanged = _landed_as(previous, signature, print_.sha256)
             planned.append(PlannedFile(source, path, relative, key, print_, signature, not unchanged))
     seen = {p.file_key for p in planned}
     removed = [
@@ -151,6 +150,27 @@ def plan_inputs(
 
 def _period_key(source: AwsCurSource, period: str) -> str:
     return file_key(source.name, f"BILLING_PERIOD={period}")
+
+
+def _landed_as(previous: Mapping[str, object] | None, signature: str, marker: str) -> bool:
+    """The input last landed successfully, under these landing rules, from this exact delivery (its checksum,
+    ETag or change marker)."""
+    return (
+        previous is not None
+        and previous["status"] == "landed"
+        and previous["landing_signature"] == signature
+        and previous["sha256"] == marker
+    )
+
+
+def _listing_failed(
+    source: Source, known: Mapping[str, Mapping[str, object]], folder: Path, where: str, message: str
+) -> list[PlannedFile]:
+    """A source that cannot be listed: one failed input saying why, and its landed inputs standing as they are."""
+    key = file_key(source.name, "listing")
+    failed = PlannedFile(source, folder, where, key, Fingerprint(0, 0, ""), landing_signature(source), True,
+                         problem=message)  # fmt: skip
+    return [failed, *_standing(source, known, set(), folder)]  # the listing input itself never has parts
 
 
 def _standing(
@@ -187,23 +207,15 @@ def _plan_aws_periods(
     """
     signature = landing_signature(source)
     folder = download_root / source.name
-    listing_key = file_key(source.name, "listing")
     try:
         listing = aws_cur.list_deliveries(aws_cur.s3_client(source), source)
     except aws_cur.DeliveryError as err:
-        failed = PlannedFile(source, folder, source.location, listing_key, Fingerprint(0, 0, ""), signature,
-                             True, problem=str(err))  # fmt: skip
-        return [failed, *_standing(source, known, {listing_key}, folder)]
+        return _listing_failed(source, known, folder, source.location, str(err))
     planned = []
     for ref in listing.manifests:
         key = _period_key(source, ref.period)
         previous = known.get(key)
-        unchanged = (
-            previous is not None
-            and previous["status"] == "landed"
-            and previous["landing_signature"] == signature
-            and previous["sha256"] == ref.etag
-        )
+        unchanged = _landed_as(previous, signature, ref.etag)
         uri = f"s3://{source.bucket}/{ref.key}"
         planned.append(
             PlannedFile(source, folder, uri, key, Fingerprint(0, 0, ref.etag), signature, not unchanged, ref)
@@ -222,7 +234,7 @@ def _plan_aws_periods(
             )
         )
     if source.keep_missing_periods:
-        planned += _standing(source, known, {p.file_key for p in planned} | {listing_key}, folder)
+        planned += _standing(source, known, {p.file_key for p in planned}, folder)
     return planned
 
 
@@ -235,30 +247,21 @@ def _plan_gcp_months(
     """
     signature = landing_signature(source)
     nowhere = Path(".")  # nothing is downloaded: the rows come back from the query
-    listing_key = file_key(source.name, "listing")
     try:
         months = gcp_bigquery.list_months(gcp_bigquery.bigquery_client(source), source, today)
     except gcp_bigquery.BigQueryError as err:
-        failed = PlannedFile(source, nowhere, f"bq://{source.table_id}", listing_key, Fingerprint(0, 0, ""),
-                             signature, True, problem=str(err))  # fmt: skip
-        return [failed, *_standing(source, known, {listing_key}, nowhere)]
+        return _listing_failed(source, known, nowhere, f"bq://{source.table_id}", str(err))
     still_open = gcp_bigquery.open_months(today, source.invoice_close_day)
     planned = []
     for month in months:
         key = file_key(source.name, f"invoice_month={month.invoice_month}")
         previous = known.get(key)
-        unchanged = (
-            month.invoice_month not in still_open
-            and previous is not None
-            and previous["status"] == "landed"
-            and previous["landing_signature"] == signature
-            and previous["sha256"] == month.marker
-        )
+        unchanged = month.invoice_month not in still_open and _landed_as(previous, signature, month.marker)
         label = f"bq://{source.table_id}?invoice.month={month.invoice_month}"
         print_ = Fingerprint(0, 0, month.marker)
         planned.append(PlannedFile(source, nowhere, label, key, print_, signature, not unchanged,
                                    invoice_month=month.invoice_month))  # fmt: skip
-    planned += _standing(source, known, {p.file_key for p in planned} | {listing_key}, nowhere)
+    planned += _standing(source, known, {p.file_key for p in planned}, nowhere)
     return planned
 
 
@@ -268,29 +271,21 @@ def _plan_azure_months(
     """One input per month: re-landed when its manifests (names and ETags) changed since it last landed."""
     signature = landing_signature(source)
     folder = download_root / source.name
-    listing_key = file_key(source.name, "listing")
     try:
         listing = azure_exports.list_months(azure_exports.container_client(source), source)
     except azure_exports.ExportError as err:
-        failed = PlannedFile(source, folder, source.location, listing_key, Fingerprint(0, 0, ""), signature, True,
-                             problem=str(err))  # fmt: skip
-        return [failed, *_standing(source, known, {listing_key}, folder)]
+        return _listing_failed(source, known, folder, source.location, str(err))
     planned = []
     for month in listing.months:
         key = file_key(source.name, f"month={month.period}")
         previous = known.get(key)
-        unchanged = (
-            previous is not None
-            and previous["status"] == "landed"
-            and previous["landing_signature"] == signature
-            and previous["sha256"] == month.marker
-        )
+        unchanged = _landed_as(previous, signature, month.marker)
         planned.append(PlannedFile(source, folder, f"{source.location}/{month.period}", key,
                                    Fingerprint(0, 0, month.marker), signature, not unchanged, azure_month=month))  # fmt: skip
     for period, message in listing.problems.items():
         planned.append(PlannedFile(source, folder, f"{source.location}/{period}", file_key(source.name, f"month={period}"),
                                    Fingerprint(0, 0, ""), signature, True, problem=message))  # fmt: skip
-    planned += _standing(source, known, {p.file_key for p in planned} | {listing_key}, folder)
+    planned += _standing(source, known, {p.file_key for p in planned}, folder)
     return planned
 
 

@@ -70,3 +70,5 @@ def test_aws_and_azure_locations_name_where_the_export_lives(tmp_path: Path) -> 
     assert _config(tmp_path, aws).sources[0].location == "s3://bkt/a/b/e"
     azure = {"kind": "azure_export", "container": "costs", "root_folder_path": "/x/", "export_name": "daily"}
     assert _config(tmp_path, azure).sources[0].location == "azure://costs/x/daily"
+    query = {"kind": "azure_query", "scope": "/subscriptions/1/"}
+    assert _config(tmp_path, query).sources[0].scope == "subscriptions/1"
