@@ -118,10 +118,14 @@ def make_project(
     po_default_prefix: str | None = "PO",
     warehouse_toml: str = "",
     sources_toml: str | None = None,
+    erp_tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    erp_toml: str = "",
 ) -> Path:
     """Write FOCUS files (name -> rows), an ERP extract and a config under `root`; return the config path.
 
-    `sources_toml` replaces the default `focus_files` source (e.g. an S3 export source).
+    `sources_toml` replaces the default `focus_files` source (e.g. an S3 export source). `erp_tables` writes
+    further ERP extracts (table name -> rows, as `erp/<name>.csv`, configured as `[erp] <name>`); `erp_toml`
+    adds lines to the `[erp]` table (it may end by opening sub-tables such as `[erp.column_map.po_headers]`).
     """
     for name, rows in files.items():
         write_csv(root / "focus" / name, rows)
@@ -129,6 +133,11 @@ def make_project(
     write_csv(root / "erp" / "po_headers.csv", list(pos))
     write_csv(root / "erp" / "po_lines.csv", [], PO_LINE_COLUMNS)
     write_csv(root / "erp" / "fx_rates.csv", list(fx), FX_COLUMNS)
+    extra_extracts = []
+    for name, rows in (erp_tables or {}).items():
+        write_csv(root / "erp" / f"{name}.csv", rows)
+        extra_extracts.append(f'{name} = "erp/{name}.csv"')
+    extracts = "\n".join(extra_extracts)
     prefix = f'po_default_prefix = "{po_default_prefix}"' if po_default_prefix else ""
     config = f"""
 [warehouse]
@@ -144,6 +153,8 @@ kind = "files"
 po_headers = "erp/po_headers.csv"
 po_lines = "erp/po_lines.csv"
 fx_rates = "erp/fx_rates.csv"
+{extracts}
+{erp_toml}
 
 [tags]
 {prefix}

@@ -184,8 +184,7 @@ def _record_inputs(
 
 
 def _erp_files(config: Config) -> list[Path]:
-    erp = config.erp
-    return [config.resolve(p) for p in (erp.po_headers, erp.po_lines, erp.fx_rates) if p is not None]
+    return [config.resolve(path) for path in config.erp.extract_paths().values()]
 
 
 def _publish_artifacts(summary: Summary) -> None:

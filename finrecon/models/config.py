@@ -205,6 +205,18 @@ class ErpFilesConfig(_Strict):
     fx_rates: Path | None = None
     status_map: dict[str, Literal["open", "closed", "cancelled"]] = {}
 
+    def path_of(self, table: str) -> Path | None:
+        """The configured extract for an ERP table name (`po_headers`, `fx_rates`, ...), if any."""
+        path = getattr(self, table)
+        assert path is None or isinstance(path, Path), table
+        return path
+
+    def extract_paths(self) -> dict[str, Path]:
+        """Every configured extract by table name (the fields typed as paths)."""
+        return {
+            name: path for name in type(self).model_fields if isinstance(path := getattr(self, name), Path)
+        }
+
 
 class TagsConfig(_Strict):
     po_keys: list[str] = ["po", "po_number", "purchase_order", "po_id"]
@@ -371,11 +383,7 @@ def _check_paths_exist(config: Config, origin: str) -> None:
         for i, s in enumerate(config.sources)
         if isinstance(s, GcpBigQuerySource)
     ]
-    inputs += [
-        ("erp.po_headers", config.erp.po_headers),
-        ("erp.po_lines", config.erp.po_lines),
-        ("erp.fx_rates", config.erp.fx_rates),
-    ]
+    inputs += [(f"erp.{name}", path) for name, path in config.erp.extract_paths().items()]
     for key, path in inputs:
         if path is not None and not config.resolve(path).exists():
             raise ConfigError(f"{origin}: {key}: path does not exist: {path}")

@@ -37,10 +37,20 @@ class ErpExtract:
 
 @dataclass(frozen=True)
 class ErpData:
-    po_headers: pl.DataFrame
-    po_lines: pl.DataFrame
-    fx_rates: pl.DataFrame
+    """Every ERP table, typed (empty when not configured), by table name; the models read it as `erp_<name>`."""
+
+    frames: dict[str, pl.DataFrame]
     landings: list[FileLanding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ErpTable:
+    """One kind of ERP extract: its config key (`[erp] <name> = "path"`), schema, typing and cross-row check."""
+
+    name: str
+    schema: Callable[[Config], pa.DataFrameSchema]
+    typer: Callable[[Config], Callable[[pl.DataFrame], pl.DataFrame]]
+    cross_row_check: Callable[[Config], Callable[[pl.DataFrame], pl.DataFrame] | None] = lambda _config: None
 
 
 def _empty(schema: pa.DataFrameSchema, typer: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
@@ -115,23 +125,44 @@ def po_numbers_that_collide(prefix: str | None) -> Callable[[pl.DataFrame], pl.D
     return check
 
 
-def load_erp(config: Config) -> ErpData:
-    """All ERP extracts named in the config, validated."""
-    erp = config.erp
-    mapping = erp_models.status_map(erp.status_map)
+def _status_map(config: Config) -> dict[str, erp_models.PoStatus]:
+    return erp_models.status_map(config.erp.status_map)
 
-    collisions = po_numbers_that_collide(config.tags.po_default_prefix)
-    specs = [
-        ("po_headers", erp.po_headers, erp_models.po_headers_schema(mapping),
-         lambda raw: erp_models.type_po_headers(raw, mapping), collisions),
-        ("po_lines", erp.po_lines, erp_models.po_lines_schema(), erp_models.type_po_lines, None),
-        ("fx_rates", erp.fx_rates, erp_models.fx_rates_schema(), erp_models.type_fx_rates, None),
-    ]  # fmt: skip
-    extracts = {}
-    for table, path, schema, typer, cross_row_check in specs:
+
+# Every ERP extract the pipeline knows; a new one is a schema in models/erp.py, a row here and a config key.
+ERP_TABLES: tuple[ErpTable, ...] = (
+    ErpTable(
+        "po_headers",
+        lambda config: erp_models.po_headers_schema(_status_map(config)),
+        lambda config: lambda raw: erp_models.type_po_headers(raw, _status_map(config)),
+        lambda config: po_numbers_that_collide(config.tags.po_default_prefix),
+    ),
+    ErpTable(
+        "po_lines", lambda _config: erp_models.po_lines_schema(), lambda _config: erp_models.type_po_lines
+    ),
+    ErpTable(
+        "fx_rates", lambda _config: erp_models.fx_rates_schema(), lambda _config: erp_models.type_fx_rates
+    ),
+)
+
+
+def load_erp(config: Config) -> ErpData:
+    """All ERP extracts named in the config, validated; the ones not configured are empty tables."""
+    frames: dict[str, pl.DataFrame] = {}
+    landings: list[FileLanding] = []
+    for table in ERP_TABLES:
+        path = config.erp.path_of(table.name)
         resolved = config.resolve(path) if path is not None else None
-        display = path.as_posix() if path is not None else f"<no {table} configured>"
-        extracts[table] = load_extract(table, resolved, display, schema, typer, cross_row_check)
-    landings = [extracts[table].landing for table, path, *_ in specs if path is not None]
-    headers, lines, rates = extracts["po_headers"], extracts["po_lines"], extracts["fx_rates"]
-    return ErpData(headers.frame, lines.frame, rates.frame, landings)
+        display = path.as_posix() if path is not None else f"<no {table.name} configured>"
+        extract = load_extract(
+            table.name,
+            resolved,
+            display,
+            table.schema(config),
+            table.typer(config),
+            table.cross_row_check(config),
+        )
+        frames[table.name] = extract.frame
+        if path is not None:
+            landings.append(extract.landing)
+    return ErpData(frames, landings)

@@ -79,9 +79,8 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
     state.con.execute(
         f'create or replace temp table reference_totals as select * from "{state.catalog}".main.reference_totals'
     )
-    _register(state, "erp_po_headers", erp.po_headers)
-    _register(state, "erp_po_lines", erp.po_lines)
-    _register(state, "erp_fx_rates", erp.fx_rates)
+    for table, frame in erp.frames.items():
+        _register(state, f"erp_{table}", frame)
     keys = config.tags.po_keys
     _register(state, "cfg_po_keys_raw", pl.DataFrame({"key_position": range(len(keys)), "po_key": keys}))
     state.con.execute(

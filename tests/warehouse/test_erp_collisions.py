@@ -15,7 +15,7 @@ def test_po_numbers_that_normalise_alike_are_quarantined(tmp_path: Path) -> None
     pos = [po("PO-1"), po("PO-2"), po("po 1"), po("1"), po("PO-3")]
     config = load_config(make_project(tmp_path, {"none.csv": []}, pos))
     erp = load_erp(config)
-    assert sorted(erp.po_headers.get_column("po_number").to_list()) == ["PO-2", "PO-3"]
+    assert sorted(erp.frames["po_headers"].get_column("po_number").to_list()) == ["PO-2", "PO-3"]
     headers = next(landing for landing in erp.landings if landing.file_path.endswith("po_headers.csv"))
     assert headers.failures.drop("source_file").rows() == [
         (1, "po_number", "po_number_unique_after_normalisation", "PO-1"),
@@ -31,4 +31,4 @@ def test_without_a_prefix_digits_stay_distinct(tmp_path: Path) -> None:
         make_project(tmp_path, {"none.csv": []}, [po("PO-1"), po("1")], po_default_prefix=None)
     )
     erp = load_erp(config)
-    assert sorted(erp.po_headers.get_column("po_number").to_list()) == ["1", "PO-1"]
+    assert sorted(erp.frames["po_headers"].get_column("po_number").to_list()) == ["1", "PO-1"]
