@@ -8,6 +8,7 @@ config file (for the embedded default: the project root), never against the call
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -203,7 +204,18 @@ class ErpFilesConfig(_Strict):
     po_headers: Path
     po_lines: Path | None = None
     fx_rates: Path | None = None
+    invoices: Path | None = None  # supplier invoices, matched in `invoice_match`
+    goods_receipts: Path | None = None
+    commitments: Path | None = None  # commitment inventory: term dates and funding PO (models/erp.py)
+    po_cloud_mapping: Path | None = None  # which spend goes to which PO line (docs/erp_mappings.md)
     status_map: dict[str, Literal["open", "closed", "cancelled"]] = {}
+    # An extract in the ERP's own column names: `[erp.column_map.<table>]` source column = canonical column, and
+    # `[erp.column_defaults.<table>]` canonical column = constant for what the ERP lacks (docs/erp_mappings.md)
+    column_map: dict[str, dict[str, str]] = {}
+    column_defaults: dict[str, dict[str, str]] = {}
+    # invoice matching: a difference within max(amount, ratio × |reference|) counts as matched
+    match_tolerance_ratio: float = Field(default=0.01, ge=0)
+    match_tolerance_amount: float = Field(default=0.01, ge=0)
 
     def path_of(self, table: str) -> Path | None:
         """The configured extract for an ERP table name (`po_headers`, `fx_rates`, ...), if any."""
@@ -216,6 +228,36 @@ class ErpFilesConfig(_Strict):
         return {
             name: path for name in type(self).model_fields if isinstance(path := getattr(self, name), Path)
         }
+
+    @classmethod
+    def extract_names(cls) -> list[str]:
+        """The ERP tables a file can be configured for (the fields typed as paths)."""
+        return [name for name, field in cls.model_fields.items() if field.annotation in (Path, Path | None)]
+
+    @field_validator("column_map")
+    @classmethod
+    def _one_source_per_column(cls, tables: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        # Headers are read lower-cased and trimmed, so source names are matched that way too.
+        cleaned: dict[str, dict[str, str]] = {}
+        for table, mapping in tables.items():
+            sources = {source.strip().lower(): target.strip() for source, target in mapping.items()}
+            if len(sources) != len(mapping):
+                raise ValueError(f"{table}: two source columns differ only in case or spaces")
+            targets = list(sources.values())
+            doubled = sorted({t for t in targets if targets.count(t) > 1})
+            if doubled:
+                raise ValueError(f"{table}: several source columns map to {doubled[0]!r}")
+            cleaned[table] = sources
+        return cleaned
+
+    @model_validator(mode="after")
+    def _known_tables(self) -> ErpFilesConfig:
+        for key in ("column_map", "column_defaults"):
+            for table in getattr(self, key):
+                if table not in self.extract_names():
+                    known = ", ".join(self.extract_names())
+                    raise ValueError(f"{key}: unknown ERP table {table!r} (known: {known})")
+        return self
 
 
 class TagsConfig(_Strict):
@@ -277,6 +319,50 @@ class AlertsConfig(_Strict):
 class ReportConfig(_Strict):
     untagged_top_n: int = Field(default=100, ge=1)
     trailing_days: int = Field(default=30, ge=1)
+    # Every money column of the marts is also given in this currency (ERP FX rates; a missing rate gives NULL).
+    currency: str = "USD"
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_code(cls, code: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{3}", code.strip()):
+            raise ValueError("must be a three-letter ISO 4217 code, e.g. USD")
+        return code.strip().upper()
+
+
+# Usage that commitments (RIs, Savings Plans, CUDs, Azure reservations) can cover, by FOCUS ProviderName and
+# ServiceName: the denominator of commitment coverage. A starting point; set `[commitments.eligible_services]`.
+DEFAULT_ELIGIBLE_SERVICES: dict[str, list[str]] = {
+    "AWS": [
+        "Amazon Elastic Compute Cloud",
+        "Amazon Relational Database Service",
+        "Amazon ElastiCache",
+        "Amazon Redshift",
+        "Amazon OpenSearch Service",
+        "Amazon MemoryDB",
+        "Amazon SageMaker",
+        "AWS Lambda",
+        "Amazon Elastic Container Service",
+    ],
+    "Microsoft": [
+        "Virtual Machines",
+        "Virtual Machine Scale Sets",
+        "SQL Database",
+        "Azure Cosmos DB",
+        "Azure DB for MySQL",
+        "Azure DB for PostgreSQL",
+        "App Service",
+    ],
+    "Google Cloud": ["Compute Engine", "Cloud SQL", "Kubernetes Engine"],
+    "Oracle": ["COMPUTE"],
+}
+
+
+class CommitmentsConfig(_Strict):
+    """Commitment coverage's eligibility map and the expiry warning window."""
+
+    eligible_services: dict[str, list[str]] = DEFAULT_ELIGIBLE_SERVICES
+    expiring_within_days: int = Field(default=90, ge=0)
 
 
 class RunnerConfig(_Strict):
@@ -299,6 +385,7 @@ class Config(_Strict):
     validation: ValidationConfig = ValidationConfig()
     alerts: AlertsConfig = AlertsConfig()
     report: ReportConfig = ReportConfig()
+    commitments: CommitmentsConfig = CommitmentsConfig()
     runner: RunnerConfig = RunnerConfig()
     as_of: date | None = None
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
@@ -335,6 +422,10 @@ kind = "files"
 po_headers = "data/fixtures/erp/po_headers.csv"
 po_lines = "data/fixtures/erp/po_lines.csv"
 fx_rates = "data/fixtures/erp/fx_rates.csv"
+invoices = "data/fixtures/erp/invoices.csv"
+goods_receipts = "data/fixtures/erp/goods_receipts.csv"
+po_cloud_mapping = "data/fixtures/erp/po_cloud_mapping.csv"
+commitments = "data/fixtures/erp/commitments.csv"
 
 [tags]
 po_keys = ["po", "po_number", "purchase_order", "po_id"]
@@ -348,6 +439,13 @@ match = { ProviderName = "AWS", SubAccountId = "85742851457" }
 [alerts]
 burn_thresholds = [0.5, 0.8, 1.0]
 untagged_ratio_max = 0.05
+
+[report]
+currency = "EUR"  # every mart's money also in EUR, at the ERP's USD→EUR rates
+
+[commitments]
+expiring_within_days = 90
+# eligible_services: the default map (DEFAULT_ELIGIBLE_SERVICES); e.g. AWS = ["Amazon Elastic Compute Cloud"]
 """
 
 
@@ -369,7 +467,28 @@ def parse_config(raw: dict[str, Any], base_dir: Path, origin: str) -> Config:
     except ValidationError as err:
         raise ConfigError(f"{origin}: {_format_error(err)}") from None
     _check_paths_exist(config, origin)
+    _check_column_maps(config, origin)
     return config
+
+
+def _check_column_maps(config: Config, origin: str) -> None:
+    """Mapped and defaulted columns must be canonical columns of their table, or a typo would pass silently."""
+    # The schemas live with the ERP landing, which imports this module: imported here, when first needed.
+    from finrecon.warehouse.erp_landing import canonical_columns
+
+    named = {
+        "column_map": {table: list(m.values()) for table, m in config.erp.column_map.items()},
+        "column_defaults": {table: list(d) for table, d in config.erp.column_defaults.items()},
+    }
+    for key, by_table in named.items():
+        for table, columns in by_table.items():
+            known = canonical_columns(config, table)
+            for column in columns:
+                if column not in known:
+                    raise ConfigError(
+                        f"{origin}: erp.{key}.{table}: {column!r} is not a column of {table} "
+                        f"(canonical columns: {', '.join(known)})"
+                    )
 
 
 def _check_paths_exist(config: Config, origin: str) -> None:

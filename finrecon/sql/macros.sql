@@ -21,3 +21,8 @@ create or replace temp macro normalize_po_number(value, default_prefix) as
 -- Tags (JSON object text) as a map of text values; a key without a value reads as 'true' (FOCUS KeyValueFormat).
 create or replace temp macro tags_map(tags) as
     json_transform(tags, '"MAP(VARCHAR, VARCHAR)"');
+
+-- Σ of a converted amount that is NULL when any row lacks its FX rate: a missing rate never counts as 0 or 1.0.
+-- For a filtered sum pass `case when <condition> then <amount> else 0 end`.
+create or replace temp macro strict_sum(amount) as
+    case when count(*) filter (where amount is null) = 0 then sum(amount) end;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,37 @@ class ErpTable:
     cross_row_check: Callable[[Config], Callable[[pl.DataFrame], pl.DataFrame] | None] = lambda _config: None
 
 
+@dataclass(frozen=True)
+class ColumnMapping:
+    """An extract in the ERP's own column names (`[erp.column_map.<table>]`: lower-cased source → canonical) and
+    constants for canonical columns the ERP does not carry or leaves empty (`[erp.column_defaults.<table>]`).
+    Applied right after reading, so validation, quarantine and typing only ever see canonical names."""
+
+    renames: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, str] = field(default_factory=dict)
+
+    def apply(self, raw: pl.DataFrame, file_label: str) -> pl.DataFrame:
+        present = {source: target for source, target in self.renames.items() if source in raw.columns}
+        for source, target in present.items():
+            if target in raw.columns and target not in present:
+                raise FileLevelError(
+                    target,
+                    "column_map_conflict",
+                    f"{file_label}: column {target!r} is delivered and also mapped from {source!r}",
+                )
+        mapped = raw.rename(present)
+        return mapped.with_columns(
+            pl.col(column).fill_null(value)
+            if column in mapped.columns
+            else pl.lit(value, pl.Utf8).alias(column)
+            for column, value in self.defaults.items()
+        )
+
+    def source_of(self, column: str) -> str:
+        """The column the file must carry for a canonical column (its mapped source name, else itself)."""
+        return next((source for source, target in self.renames.items() if target == column), column)
+
+
 def _empty(schema: pa.DataFrameSchema, typer: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
     columns = {name: pl.Series(name, [], dtype=pl.Utf8) for name in schema.columns}
     return typer(pl.DataFrame(columns))
@@ -65,11 +96,14 @@ def load_extract(
     schema: pa.DataFrameSchema,
     typer: Callable[[pl.DataFrame], pl.DataFrame],
     cross_row_check: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    columns: ColumnMapping | None = None,
 ) -> ErpExtract:
-    """Read, validate and type one extract; a missing required column fails the file, naming it.
+    """Read, validate and type one extract; a missing required column fails the file, naming it (as the file
+    should name it, when `columns` maps it).
 
     `cross_row_check` returns quarantine records for valid rows that conflict with each other.
     """
+    columns = columns or ColumnMapping()
     key = file_key(ERP_SOURCE, table)
     if path is None:
         books = Books()
@@ -78,9 +112,9 @@ def load_extract(
         )
     raw: pl.DataFrame | None = None
     try:
-        raw = read_erp_file(path)
+        raw = columns.apply(read_erp_file(path), display_path)
         required = [name for name, column in schema.columns.items() if column.required]
-        missing = [name for name in required if name not in raw.columns]
+        missing = [columns.source_of(name) for name in required if name not in raw.columns]
         if missing:
             raise missing_columns_error(display_path, missing)
         split = split_valid(raw, schema)
@@ -143,7 +177,33 @@ ERP_TABLES: tuple[ErpTable, ...] = (
     ErpTable(
         "fx_rates", lambda _config: erp_models.fx_rates_schema(), lambda _config: erp_models.type_fx_rates
     ),
+    ErpTable(
+        "invoices", lambda _config: erp_models.invoices_schema(), lambda _config: erp_models.type_invoices
+    ),
+    ErpTable(
+        "goods_receipts",
+        lambda _config: erp_models.goods_receipts_schema(),
+        lambda _config: erp_models.type_goods_receipts,
+    ),
+    ErpTable(
+        "commitments",
+        lambda _config: erp_models.commitments_schema(),
+        lambda _config: erp_models.type_commitments,
+    ),
+    ErpTable(
+        "po_cloud_mapping",
+        lambda _config: erp_models.po_cloud_mapping_schema(),
+        lambda _config: erp_models.type_po_cloud_mapping,
+    ),
 )
+
+
+def canonical_columns(config: Config, table: str) -> list[str]:
+    """The canonical column names of an ERP table (its schema's), which `erp.column_map` may map to."""
+    tables = {t.name: t for t in ERP_TABLES}
+    if table not in tables:
+        raise KeyError(f"no ERP table {table!r}")
+    return list(tables[table].schema(config).columns)
 
 
 def load_erp(config: Config) -> ErpData:
@@ -161,6 +221,9 @@ def load_erp(config: Config) -> ErpData:
             table.schema(config),
             table.typer(config),
             table.cross_row_check(config),
+            ColumnMapping(
+                config.erp.column_map.get(table.name, {}), config.erp.column_defaults.get(table.name, {})
+            ),
         )
         frames[table.name] = extract.frame
         if path is not None:

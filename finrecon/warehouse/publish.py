@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -124,12 +124,27 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
         ),
     )
     _register(state, "cfg_burn_thresholds", pl.DataFrame({"threshold": config.alerts.burn_thresholds}))
+    eligible = config.commitments.eligible_services
+    _register(
+        state,
+        "cfg_commitment_eligibility",
+        pl.DataFrame(
+            [(provider, service) for provider, services in eligible.items() for service in services],
+            schema={"provider_name": pl.Utf8, "service_name": pl.Utf8},
+            orient="row",
+        ),
+    )
 
 
 def _set_variables(state: State, config: Config) -> None:
     state.con.execute(f"set variable po_default_prefix = {_sql_text(config.tags.po_default_prefix)}")
     state.con.execute(f"set variable trailing_days = {int(config.report.trailing_days)}")
     state.con.execute(f"set variable untagged_top_n = {int(config.report.untagged_top_n)}")
+    erp = config.erp
+    state.con.execute(f"set variable match_tolerance_ratio = {float(erp.match_tolerance_ratio)!r}::double")
+    state.con.execute(f"set variable match_tolerance_amount = {float(erp.match_tolerance_amount)!r}::double")
+    state.con.execute(f"set variable reporting_currency = {_sql_text(config.report.currency)}")
+    state.con.execute(f"set variable expiring_within_days = {int(config.commitments.expiring_within_days)}")
 
 
 def _resolve_as_of(state: State, requested: date | None) -> date:
@@ -164,18 +179,161 @@ def _check_conservation(state: State) -> tuple[int, float, float]:
     return int(actual[0]), float(actual[1]), float(actual[2])
 
 
+def _add_new_columns(state: State, history: str, current: str) -> None:
+    """A history table gains the columns a newer release added to its mart (older rows read NULL there)."""
+    known = {row[0] for row in state.con.execute(f"select column_name from (describe {history})").fetchall()}
+    for name, type_ in state.con.execute(
+        f"select column_name, column_type from (describe {current})"
+    ).fetchall():
+        if name not in known:
+            state.con.execute(f'alter table {history} add column "{name}" {type_}')
+
+
 def _keep_po_burn_history(state: State, as_of: date) -> None:
     """po_burn keeps one set of rows per as_of: this run's rows replace that date's, others stay."""
     state_po_burn = f'"{state.catalog}".main.po_burn_history'
     state.con.execute(
         f"create table if not exists {state_po_burn} as select * from {PUBLISH_ALIAS}.main.po_burn limit 0"
     )
+    _add_new_columns(state, state_po_burn, f"{PUBLISH_ALIAS}.main.po_burn")
     with state.transaction() as con:
         con.execute(f"delete from {state_po_burn} where as_of = ?", [as_of])
         con.execute(f"insert into {state_po_burn} by name select * from {PUBLISH_ALIAS}.main.po_burn")
     state.con.execute(
         f"create or replace table {PUBLISH_ALIAS}.main.po_burn as "
         f"select * from {state_po_burn} order by as_of, po_number"
+    )
+
+
+# A figure moved when it differs by more than the conservation check's tolerance (1e-9, relative for large sums):
+# re-summing the same charges in another order must not look like a restatement.
+_FIGURE_MOVED_MACRO = """
+create or replace temp macro billing_period_figure_moved(before_value, after_value) as
+    abs(after_value - before_value) > greatest(1e-9, 1e-9 * greatest(abs(before_value), abs(after_value)))
+"""
+
+# The published versions of billing_period_totals: one row per key whose figures this run changes, with the
+# key's figures in its latest version ("before", zeros when it has none or was removed) and now ("after").
+_BILLING_PERIOD_HISTORY_SQL = """
+insert into {history} by name
+with current_totals as (
+    select
+        true as present, billing_period, provider_name, billing_account_id, billing_currency,
+        total_cost, valid_po_cost, invalid_po_cost, untagged_cost, total_billed_cost, charge_count
+    from {totals}
+),
+
+latest as (
+    select *
+    from {history}
+    qualify row_number() over (
+        partition by billing_period, provider_name, billing_account_id, billing_currency order by version desc
+    ) = 1
+),
+
+recent_restatements as (  -- recorded since the last publication: by this run or by runs that never published
+    select *
+    from {restatements}
+    where run_id in (
+        select run_id
+        from {runs}
+        where started_at > coalesce(
+            (select max(started_at) from {runs} where status = 'succeeded' and run_id <> $run_id),
+            timestamptz '-infinity'
+        )
+    )
+),
+
+compared as (
+    select
+        case when cur.present then cur.billing_period else prev.billing_period end as billing_period,
+        case when cur.present then cur.provider_name else prev.provider_name end as provider_name,
+        case when cur.present then cur.billing_account_id else prev.billing_account_id end as billing_account_id,
+        case when cur.present then cur.billing_currency else prev.billing_currency end as billing_currency,
+        coalesce(prev.version, 0) + 1 as version,
+        coalesce(prev.total_cost_after, 0) as total_cost_before,
+        coalesce(cur.total_cost, 0) as total_cost_after,
+        coalesce(prev.valid_po_cost_after, 0) as valid_po_cost_before,
+        coalesce(cur.valid_po_cost, 0) as valid_po_cost_after,
+        coalesce(prev.invalid_po_cost_after, 0) as invalid_po_cost_before,
+        coalesce(cur.invalid_po_cost, 0) as invalid_po_cost_after,
+        coalesce(prev.untagged_cost_after, 0) as untagged_cost_before,
+        coalesce(cur.untagged_cost, 0) as untagged_cost_after,
+        coalesce(prev.total_billed_cost_after, 0) as total_billed_cost_before,
+        coalesce(cur.total_billed_cost, 0) as total_billed_cost_after,
+        coalesce(prev.charge_count_after, 0) as charge_count_before,
+        coalesce(cur.charge_count, 0) as charge_count_after
+    from current_totals as cur
+    full join latest as prev
+        on cur.billing_period is not distinct from prev.billing_period
+        and cur.provider_name is not distinct from prev.provider_name
+        and cur.billing_account_id is not distinct from prev.billing_account_id
+        and cur.billing_currency is not distinct from prev.billing_currency
+)
+
+select
+    $run_id as run_id,
+    $as_of as as_of,
+    $published_at as published_at,
+    billing_period, provider_name, billing_account_id, billing_currency, version,
+    case
+        when charge_count_before = 0 then 'new'
+        when charge_count_after = 0 then 'removed'
+        else 'changed'
+    end as change_kind,
+    coalesce(billing_period < strftime($as_of, '%Y-%m'), false) as period_closed,
+    exists (
+        select 1
+        from recent_restatements as restated
+        where restated.billing_period is not distinct from compared.billing_period
+            and restated.provider_name is not distinct from compared.provider_name
+            and restated.billing_account_id is not distinct from compared.billing_account_id
+            and restated.billing_currency is not distinct from compared.billing_currency
+    ) as restated,
+    total_cost_before, total_cost_after, total_cost_after - total_cost_before as total_cost_delta,
+    valid_po_cost_before, valid_po_cost_after, valid_po_cost_after - valid_po_cost_before as valid_po_cost_delta,
+    invalid_po_cost_before, invalid_po_cost_after,
+    invalid_po_cost_after - invalid_po_cost_before as invalid_po_cost_delta,
+    untagged_cost_before, untagged_cost_after, untagged_cost_after - untagged_cost_before as untagged_cost_delta,
+    total_billed_cost_before, total_billed_cost_after,
+    total_billed_cost_after - total_billed_cost_before as total_billed_cost_delta,
+    charge_count_before, charge_count_after, charge_count_after - charge_count_before as charge_count_delta
+from compared
+where charge_count_before <> charge_count_after
+    or billing_period_figure_moved(total_cost_before, total_cost_after)
+    or billing_period_figure_moved(valid_po_cost_before, valid_po_cost_after)
+    or billing_period_figure_moved(invalid_po_cost_before, invalid_po_cost_after)
+    or billing_period_figure_moved(untagged_cost_before, untagged_cost_after)
+    or billing_period_figure_moved(total_billed_cost_before, total_billed_cost_after)
+"""
+
+
+def _keep_billing_period_history(state: State, run_id: str, as_of: date) -> None:
+    """billing_period_totals keeps every published version: a night that changes nothing adds nothing, a
+    re-delivered month adds a row per key it moved (before and after), whatever the as_of of either run.
+
+    The state file is written first, then copied into the new publication. Versions of runs that never
+    published (failed, or killed and left `running`) are dropped first, so "before" is always what analysts saw.
+    """
+    catalog = f'"{state.catalog}".main'
+    history = f"{catalog}.billing_period_history"
+    state.con.execute(_FIGURE_MOVED_MACRO)
+    insert = _BILLING_PERIOD_HISTORY_SQL.format(
+        history=history,
+        totals=f"{PUBLISH_ALIAS}.main.billing_period_totals",
+        restatements=f"{catalog}.restatements",
+        runs=f"{catalog}.runs",
+    )
+    with state.transaction() as con:
+        con.execute(
+            f"delete from {history} where run_id in "
+            f"(select run_id from {catalog}.runs where status <> 'succeeded' and run_id <> ?)",
+            [run_id],
+        )
+        con.execute(insert, {"run_id": run_id, "as_of": as_of, "published_at": datetime.now(UTC)})
+    state.con.execute(
+        f"create or replace table {PUBLISH_ALIAS}.main.billing_period_history as select * from {history} "
+        "order by billing_period, provider_name, billing_account_id, billing_currency, version"
     )
 
 
@@ -209,6 +367,7 @@ def build(
         assert resolved_as_of is not None
         rows, billed, effective = _check_conservation(state)
         _keep_po_burn_history(state, resolved_as_of)
+        _keep_billing_period_history(state, run_id, resolved_as_of)
     except BaseException:
         state.con.execute(f'use "{state.catalog}"')
         state.con.execute(f"detach {PUBLISH_ALIAS}")

@@ -1,5 +1,6 @@
 """The pipeline's own state file (DuckDB): which inputs are landed, which lake parts are current, the
-quarantine, run history and PO-burn history. Analysts never open it, so the pipeline can write it at any time.
+quarantine, run history, PO-burn history and billing-period history. Analysts never open it, so the pipeline can
+write it at any time.
 """
 
 from __future__ import annotations
@@ -105,6 +106,25 @@ create table if not exists run_files (
     billed_read double, billed_loaded double, billed_quarantined double,
     effective_read double, effective_loaded double, effective_quarantined double,
     error varchar
+);
+create table if not exists billing_period_history (
+    run_id varchar not null,           -- every published version of billing_period_totals: one row per key
+    as_of date not null,               -- whose figures a publication changed, before and after
+    published_at timestamptz not null,
+    billing_period varchar,
+    provider_name varchar,
+    billing_account_id varchar,
+    billing_currency varchar,
+    version integer not null,          -- 1, 2, ... per key
+    change_kind varchar not null,      -- new | changed | removed
+    period_closed boolean not null,
+    restated boolean not null,
+    total_cost_before double, total_cost_after double, total_cost_delta double,
+    valid_po_cost_before double, valid_po_cost_after double, valid_po_cost_delta double,
+    invalid_po_cost_before double, invalid_po_cost_after double, invalid_po_cost_delta double,
+    untagged_cost_before double, untagged_cost_after double, untagged_cost_delta double,
+    total_billed_cost_before double, total_billed_cost_after double, total_billed_cost_delta double,
+    charge_count_before bigint, charge_count_after bigint, charge_count_delta bigint
 );
 """
 

@@ -587,9 +587,7 @@ def test_commitment_utilization_august(commitment_db: Published) -> None:
     assert row["commitment_discount_type"] == "Savings Plan"
     assert row["used_cost"] == pytest.approx(60.0)  # 30 + 20 + 10
     assert row["unused_cost"] == pytest.approx(15.0)
-    assert row["utilization_ratio"] == pytest.approx(0.8)  # 60 / (60 + 15)
-    # eligible on-demand: EC2 25 + Lambda 10 = 35 (not S3 40, not account 999's 100); 60 / (60 + 35)
-    assert row["coverage_ratio"] == pytest.approx(60 / 95)
+    assert row["cost_utilization_ratio"] == pytest.approx(0.8)  # 60 / (60 + 15)
     assert row["funded_po_number"] == "PO-3001"
     assert row["purchase_billed_cost"] == pytest.approx(500.0)
 
@@ -599,9 +597,7 @@ def test_commitment_utilization_september(commitment_db: Published) -> None:
     sp = rows[(SP, "2024-09")]
     assert sp["used_cost"] == pytest.approx(45.0)
     assert sp["unused_cost"] == pytest.approx(5.0)
-    assert sp["utilization_ratio"] == pytest.approx(0.9)  # 45 / (45 + 5)
-    # eligible on-demand: EC2 15 only (sp-1 covered no Lambda in September; October's 999 is after as_of)
-    assert sp["coverage_ratio"] == pytest.approx(0.75)  # 45 / (45 + 15)
+    assert sp["cost_utilization_ratio"] == pytest.approx(0.9)  # 45 / (45 + 5)
     assert sp["purchase_billed_cost"] == pytest.approx(0.0)  # purchased in August
     assert sp["funded_po_number"] == "PO-3001"  # the commitment's funding PO, whatever the month
 
@@ -609,17 +605,16 @@ def test_commitment_utilization_september(commitment_db: Published) -> None:
     assert ri["commitment_discount_type"] == "Reserved Instance"
     assert ri["used_cost"] == pytest.approx(12.0)
     assert ri["unused_cost"] == pytest.approx(0.0)
-    assert ri["utilization_ratio"] == pytest.approx(1.0)  # 12 / (12 + 0)
-    assert ri["coverage_ratio"] == pytest.approx(0.6)  # 12 / (12 + 8 RDS on-demand)
+    assert ri["cost_utilization_ratio"] == pytest.approx(1.0)  # 12 / (12 + 0)
     assert ri["funded_po_number"] is None
     assert ri["purchase_billed_cost"] == pytest.approx(0.0)
 
 
 COMMITMENT_COVERAGE_EXPECTED = {
-    # (billing account, month, service): (committed, on_demand, coverage_ratio)
+    # (billing account, month, service): (committed, on_demand, coverage_ratio); no ContractedCost or ListCost in
+    # these files, so the on-demand equivalent is EffectiveCost; S3 is not in the default eligibility map
     (ACCOUNT, "2024-08", EC2): (50.0, 25.0, 50 / 75),  # 30 + 20 used; 50 / (50 + 25)
     (ACCOUNT, "2024-08", LAMBDA): (10.0, 10.0, 0.5),  # 10 / (10 + 10)
-    (ACCOUNT, "2024-08", S3): (0.0, 40.0, 0.0),
     (OTHER_ACCOUNT, "2024-08", EC2): (0.0, 100.0, 0.0),
     (ACCOUNT, "2024-09", EC2): (45.0, 15.0, 0.75),  # 45 / (45 + 15)
     (ACCOUNT, "2024-09", LAMBDA): (0.0, 100.0, 0.0),
@@ -631,7 +626,7 @@ def test_commitment_coverage(commitment_db: Published) -> None:
     rows = _rows(commitment_db.path, "select * from commitment_coverage")
     by_key = {(r["billing_account_id"], r["billing_month"], r["service_name"]): r for r in rows}
     assert len(by_key) == len(rows), "one row per provider × billing account × month × service"
-    # the Purchase row (service "AWS Savings Plans") is not usage; October is after as_of
+    # the Purchase row (service "AWS Savings Plans") is not usage; October is after as_of; S3 is not eligible
     assert set(by_key) == set(COMMITMENT_COVERAGE_EXPECTED)
     assert {r["provider_name"] for r in rows} == {"AWS"}
     for key, (committed, on_demand, ratio) in COMMITMENT_COVERAGE_EXPECTED.items():
@@ -639,3 +634,7 @@ def test_commitment_coverage(commitment_db: Published) -> None:
         assert row["committed_cost"] == pytest.approx(committed), key
         assert row["on_demand_cost"] == pytest.approx(on_demand), key
         assert row["coverage_ratio"] == pytest.approx(ratio), key
+        assert (row["covered_cost"], row["uncovered_cost"]) == (
+            pytest.approx(committed),
+            pytest.approx(on_demand),
+        )

@@ -15,13 +15,28 @@ candidates as (
         landed.*,
         int_charge_po_tags.po_tag_key,
         int_charge_po_tags.po_tag_value,
-        coalesce(int_charge_po_tags.po_number_norm, int_charge_po_rules.po_number_norm) as po_number_norm,
+        -- precedence: the PO tag, then the ERP's po_cloud_mapping, then the config's allocation rules
+        coalesce(
+            int_charge_po_tags.po_number_norm, int_charge_po_mapping.po_number_norm, int_charge_po_rules.po_number_norm
+        ) as po_number_norm,
         case
             when int_charge_po_tags.po_number_norm is not null then 'tag'
+            when int_charge_po_mapping.po_number_norm is not null
+                then 'mapping:' || int_charge_po_mapping.po_number || '/' || int_charge_po_mapping.line_number
             when int_charge_po_rules.rule_name is not null then 'rule:' || int_charge_po_rules.rule_name
-        end as po_source
+        end as po_source,
+        -- the PO line (int_charge_po_mapping only offers a tagged charge rows of its own PO)
+        int_charge_po_mapping.line_number as po_line_number,
+        int_charge_po_mapping.match_column || '=' || int_charge_po_mapping.match_value as po_line_match
     from landed
     left join int_charge_po_tags on int_charge_po_tags.Tags = landed.Tags
+    left join int_charge_po_mapping
+        on int_charge_po_mapping.x_charge_date = landed.x_charge_date
+        and int_charge_po_mapping.BillingAccountId is not distinct from landed.BillingAccountId
+        and int_charge_po_mapping.SubAccountId is not distinct from landed.SubAccountId
+        and int_charge_po_mapping.InvoiceIssuerName is not distinct from landed.InvoiceIssuerName
+        and int_charge_po_mapping.CommitmentDiscountId is not distinct from landed.CommitmentDiscountId
+        and int_charge_po_mapping.Tags is not distinct from landed.Tags
     left join int_charge_po_rules
         on int_charge_po_tags.Tags is null
         and int_charge_po_rules.ProviderName is not distinct from landed.ProviderName
@@ -55,7 +70,10 @@ resolved as (
 )
 
 select
-    * exclude (po_tag_key, po_tag_value, po_number_norm, po_source, erp_po_number, invalid_reason),
+    * exclude (
+        po_tag_key, po_tag_value, po_number_norm, po_source, po_line_number, po_line_match, erp_po_number,
+        invalid_reason
+    ),
     -- PO resolution
     coalesce(erp_po_number, po_number_norm) as x_po_number,
     case
@@ -70,6 +88,8 @@ select
     po_source as x_po_source,
     po_tag_key as x_po_tag_key,
     po_tag_value as x_po_tag_value,
+    po_line_number as x_po_line_number,
+    po_line_match as x_po_line_match,
     -- data quality: reported, never corrected (values stay as delivered)
     list_filter([
         case when ChargeCategory = 'Usage' and ListCost is null then 'missing_list_cost' end,

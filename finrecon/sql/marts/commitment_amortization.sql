@@ -15,6 +15,12 @@ with per_commitment as (
         coalesce(sum(EffectiveCost) filter (
             where ChargeCategory = 'Usage' and CommitmentDiscountStatus in ('Used', 'Unused')
         ), 0) as amortized_cost,
+        strict_sum(x_billed_cost_reporting) as billed_cost_reporting,
+        strict_sum(case
+            when ChargeCategory = 'Usage' and CommitmentDiscountStatus in ('Used', 'Unused')
+                then x_effective_cost_reporting
+            else 0
+        end) as amortized_cost_reporting,
         min(x_charge_date) as first_charge_date,
         max(x_charge_date) as last_charge_date
     from charges_daily
@@ -38,6 +44,10 @@ select
         when billed_cost > amortized_cost then 'not_yet_amortized'
         else 'over_amortized'
     end as amortization_status,
+    getvariable('reporting_currency') as reporting_currency,
+    billed_cost_reporting,
+    amortized_cost_reporting,
+    billed_cost_reporting - amortized_cost_reporting as unamortized_cost_reporting,
     first_charge_date,
     last_charge_date,
     getvariable('as_of') as as_of

@@ -1,7 +1,9 @@
 -- grain: commitment (CommitmentDiscountId) × billing month, charges up to as_of
--- used/unused = Σ EffectiveCost of Usage rows with CommitmentDiscountStatus Used/Unused; coverage_ratio =
--- used ÷ (used + on-demand usage in the same provider, billing account, month and services the commitment
--- covered); funded_po_number = the PO on the commitment's Purchase rows
+-- Utilisation two ways, labelled: cost_utilization_ratio = used ÷ (used + unused) Σ EffectiveCost of the
+-- commitment's Usage rows with CommitmentDiscountStatus Used/Unused; quantity_utilization_ratio = the same over
+-- CommitmentDiscountQuantity, in commitment_discount_unit (hours, or the spend unit of a spend-based commitment).
+-- unused_cost is the waste. funded_po_number = the PO on the commitment's Purchase rows (its tag, an allocation
+-- rule or a mapping), else the commitments extract's po_number
 with commitment_charges as (
     select *
     from charges_daily
@@ -17,6 +19,7 @@ monthly as (
         max(CommitmentDiscountType) as commitment_discount_type,
         max(CommitmentDiscountCategory) as commitment_discount_category,
         x_billing_period as billing_month,
+        max(BillingCurrency) as billing_currency,
         coalesce(sum(EffectiveCost) filter (
             where ChargeCategory = 'Usage' and CommitmentDiscountStatus = 'Used'
         ), 0) as used_cost,
@@ -26,56 +29,22 @@ monthly as (
         sum(CommitmentDiscountQuantity) filter (where CommitmentDiscountStatus = 'Used') as used_quantity,
         sum(CommitmentDiscountQuantity) filter (where CommitmentDiscountStatus = 'Unused') as unused_quantity,
         max(CommitmentDiscountUnit) as commitment_discount_unit,
-        coalesce(sum(BilledCost) filter (where ChargeCategory = 'Purchase'), 0) as purchase_billed_cost
+        coalesce(sum(BilledCost) filter (where ChargeCategory = 'Purchase'), 0) as purchase_billed_cost,
+        -- reporting currency
+        any_value(x_reporting_currency) as reporting_currency,
+        bool_or(x_reporting_fx_rate is null) as reporting_fx_missing,
+        max(x_reporting_fx_rate_date) as reporting_fx_rate_date,
+        strict_sum(case
+            when ChargeCategory = 'Usage' and CommitmentDiscountStatus = 'Used' then x_effective_cost_reporting else 0
+        end) as used_cost_reporting,
+        strict_sum(case
+            when ChargeCategory = 'Usage' and CommitmentDiscountStatus = 'Unused' then x_effective_cost_reporting
+            else 0
+        end) as unused_cost_reporting,
+        strict_sum(case when ChargeCategory = 'Purchase' then x_billed_cost_reporting else 0 end)
+            as purchase_billed_cost_reporting
     from commitment_charges
-    group by all
-),
-
-covered_services as (
-    select distinct
-        ProviderName as provider_name,
-        BillingAccountId as billing_account_id,
-        CommitmentDiscountId as commitment_discount_id,
-        x_billing_period as billing_month,
-        ServiceName as service_name
-    from commitment_charges
-    where CommitmentDiscountStatus = 'Used'
-),
-
-on_demand as (
-    select
-        ProviderName as provider_name,
-        BillingAccountId as billing_account_id,
-        x_billing_period as billing_month,
-        ServiceName as service_name,
-        sum(EffectiveCost) as on_demand_cost
-    from charges_daily
-    where ChargeCategory = 'Usage'
-        and CommitmentDiscountId is null
-        and x_charge_date <= getvariable('as_of')
-    group by all
-),
-
-eligible_on_demand as (
-    select
-        covered_services.commitment_discount_id,
-        covered_services.billing_month,
-        sum(on_demand.on_demand_cost) as on_demand_cost
-    from covered_services
-    inner join on_demand using (provider_name, billing_account_id, billing_month, service_name)
-    group by all
-),
-
-funding as (
-    select
-        CommitmentDiscountId as commitment_discount_id,
-        min(x_po_number) as funded_po_number,
-        min(x_po_status) as funded_po_status
-    from charges_daily
-    where CommitmentDiscountId is not null
-        and ChargeCategory = 'Purchase'
-        and x_po_number is not null
-    group by all
+    group by provider_name, billing_account_id, commitment_discount_id, billing_month
 )
 
 select
@@ -86,24 +55,33 @@ select
     monthly.commitment_discount_type,
     monthly.commitment_discount_category,
     monthly.billing_month,
-    -- amounts
+    -- by cost (billing currency)
+    monthly.billing_currency,
     monthly.used_cost,
     monthly.unused_cost,
     case when monthly.used_cost + monthly.unused_cost <> 0
-        then monthly.used_cost / (monthly.used_cost + monthly.unused_cost) end as utilization_ratio,
+        then monthly.used_cost / (monthly.used_cost + monthly.unused_cost) end as cost_utilization_ratio,
+    monthly.purchase_billed_cost,
+    -- by quantity
     monthly.used_quantity,
     monthly.unused_quantity,
     monthly.commitment_discount_unit,
-    monthly.purchase_billed_cost,
-    coalesce(eligible_on_demand.on_demand_cost, 0) as eligible_on_demand_cost,
-    case when monthly.used_cost + coalesce(eligible_on_demand.on_demand_cost, 0) <> 0
-        then monthly.used_cost / (monthly.used_cost + coalesce(eligible_on_demand.on_demand_cost, 0)) end
-        as coverage_ratio,
+    case when coalesce(monthly.used_quantity, 0) + coalesce(monthly.unused_quantity, 0) <> 0
+        then coalesce(monthly.used_quantity, 0)
+            / (coalesce(monthly.used_quantity, 0) + coalesce(monthly.unused_quantity, 0))
+    end as quantity_utilization_ratio,
+    -- reporting currency
+    monthly.reporting_currency,
+    monthly.reporting_fx_missing,
+    monthly.reporting_fx_rate_date,
+    monthly.used_cost_reporting,
+    monthly.unused_cost_reporting,
+    monthly.purchase_billed_cost_reporting,
     -- funding
-    funding.funded_po_number,
-    funding.funded_po_status,
+    commitment_inventory.funded_po_number,
+    commitment_inventory.funded_po_status,
+    commitment_inventory.funding_source,
     getvariable('as_of') as as_of
 from monthly
-left join eligible_on_demand using (commitment_discount_id, billing_month)
-left join funding using (commitment_discount_id)
+left join commitment_inventory using (commitment_discount_id)
 order by monthly.provider_name, monthly.commitment_discount_id, monthly.billing_month

@@ -8,8 +8,12 @@ with hashed as (
             ChargeDescription, ServiceName, SkuId, ResourceId, CommitmentDiscountId, PricingQuantity, BilledCost,
             EffectiveCost, Tags
         ) as row_hash,
-        *
+        charges.*,
+        reporting_fx_rates.fx_rate as reporting_fx_rate
     from charges
+    left join reporting_fx_rates
+        on reporting_fx_rates.rate_day = charges.x_charge_date
+        and reporting_fx_rates.from_currency = charges.BillingCurrency
 )
 
 select
@@ -23,7 +27,11 @@ select
     count(*) as copies,
     count(distinct x_source_file) as files,
     list_sort(list(distinct x_source_file)) as source_files,
-    sum(BilledCost) - any_value(BilledCost) as billed_cost_in_extra_copies
+    sum(BilledCost) - any_value(BilledCost) as billed_cost_in_extra_copies,
+    any_value(BillingCurrency) as billing_currency,
+    getvariable('reporting_currency') as reporting_currency,
+    any_value(BilledCost) * any_value(reporting_fx_rate) as billed_cost_each_reporting,
+    (sum(BilledCost) - any_value(BilledCost)) * any_value(reporting_fx_rate) as billed_cost_in_extra_copies_reporting
 from hashed
 group by row_hash
 having count(distinct x_source_file) > 1

@@ -1,6 +1,7 @@
 -- grain: one row per ERP purchase order for this run's as_of (history across as_of dates: see publish)
 -- consumed = Σ BilledCost of the PO's valid charges up to as_of in the PO currency; burn rate = consumption
--- of the trailing window (as_of − N + 1 … as_of, N = report.trailing_days, default 30) ÷ N
+-- of the trailing window (as_of − N + 1 … as_of, N = report.trailing_days, default 30) ÷ N; *_reporting: the PO
+-- amounts at the as_of rate PO currency → reporting currency; consumed_billed_cost: in the billing currency
 with consumption as (
     select
         po_number,
@@ -13,7 +14,9 @@ with consumption as (
         ), 0) as trailing_consumed_amount,
         cast(sum(charge_count) as bigint) as charge_count,
         min(charge_date) as first_charge_date,
-        max(charge_date) as last_charge_date
+        max(charge_date) as last_charge_date,
+        case when count(distinct billing_currency) = 1 then min(billing_currency) end as billing_currency,
+        case when count(distinct billing_currency) = 1 then sum(billed_cost) end as consumed_billed_cost
     from po_consumption_daily
     group by po_number
 ),
@@ -32,9 +35,17 @@ measured as (
         consumption.fx_missing_currency,
         coalesce(consumption.charge_count, 0) as charge_count,
         consumption.first_charge_date,
-        consumption.last_charge_date
+        consumption.last_charge_date,
+        consumption.billing_currency,
+        consumption.consumed_billed_cost,
+        reporting_fx_rates.reporting_currency,
+        reporting_fx_rates.fx_rate as reporting_fx_rate,
+        reporting_fx_rates.fx_rate_date as reporting_fx_rate_date
     from stg_erp__po_headers
     left join consumption on consumption.po_number = stg_erp__po_headers.po_number
+    left join reporting_fx_rates
+        on reporting_fx_rates.rate_day = getvariable('as_of')
+        and reporting_fx_rates.from_currency = stg_erp__po_headers.currency
 ),
 
 rated as (
@@ -82,6 +93,18 @@ select
     first_charge_date,
     last_charge_date,
     charge_count,
+    -- billing currency (NULL when the PO's charges come in several)
+    billing_currency,
+    consumed_billed_cost,
+    -- reporting currency (as_of rate)
+    reporting_currency,
+    reporting_fx_rate,
+    reporting_fx_rate_date,
+    total_amount * reporting_fx_rate as committed_amount_reporting,
+    consumed_amount * reporting_fx_rate as consumed_amount_reporting,
+    remaining_amount * reporting_fx_rate as remaining_amount_reporting,
+    trailing_consumed_amount * reporting_fx_rate as trailing_consumed_amount_reporting,
+    burn_rate_daily * reporting_fx_rate as burn_rate_daily_reporting,
     -- state
     case
         when fx_missing then 'fx_missing'

@@ -1,5 +1,6 @@
 -- grain: PO × charge date × billing currency, for valid charges up to as_of: BilledCost and its value in
--- the PO currency at the latest FX rate on or before the charge date (NULL when there is none: never 1.0)
+-- the PO currency at the latest FX rate on or before the charge date (NULL when there is none: never 1.0), and in
+-- the reporting currency at that day's reporting_fx_rates rate
 with valid_charges as (
     select
         x_po_number as po_number,
@@ -34,13 +35,20 @@ converted as (
 )
 
 select
-    po_number,
-    charge_date,
-    billing_currency,
-    po_currency,
-    charge_count,
-    billed_cost,
-    fx_rate,
-    fx_rate_date,
-    billed_cost * fx_rate as consumed_amount
+    converted.po_number,
+    converted.charge_date,
+    converted.billing_currency,
+    converted.po_currency,
+    converted.charge_count,
+    converted.billed_cost,
+    converted.fx_rate,
+    converted.fx_rate_date,
+    converted.billed_cost * converted.fx_rate as consumed_amount,
+    reporting_fx_rates.reporting_currency,
+    reporting_fx_rates.fx_rate as reporting_fx_rate,
+    reporting_fx_rates.fx_rate_date as reporting_fx_rate_date,
+    converted.billed_cost * reporting_fx_rates.fx_rate as billed_cost_reporting
 from converted
+left join reporting_fx_rates
+    on reporting_fx_rates.rate_day = converted.charge_date
+    and reporting_fx_rates.from_currency = converted.billing_currency

@@ -54,8 +54,18 @@ select
             <= greatest(0.01, abs(reference.reference_cost) * 0.0001) then 'matched'
         else 'mismatch'
     end as status,
+    reporting_fx_rates.reporting_currency,
+    reporting_fx_rates.fx_rate as reporting_fx_rate,
+    reporting_fx_rates.fx_rate_date as reporting_fx_rate_date,
+    reference.reference_cost * reporting_fx_rates.fx_rate as reference_cost_reporting,
+    coalesce(exported.exported_cost, 0) * reporting_fx_rates.fx_rate as exported_cost_reporting,
+    (coalesce(exported.exported_cost, 0) - reference.reference_cost) * reporting_fx_rates.fx_rate
+        as difference_reporting,
     getvariable('as_of') as as_of
 from reference
+left join reporting_fx_rates
+    on reporting_fx_rates.rate_day = reference.usage_date
+    and reporting_fx_rates.from_currency = reference.currency
 left join exported
     on exported.reference_source = reference.reference_source
     and exported.scope = reference.scope

@@ -4,16 +4,21 @@
 -- 'purchase-ord', 'PO_Ref') that are not configured, so an analyst can add them as aliases.
 with by_tags as (
     select
-        ProviderName,
-        BillingCurrency,
-        Tags,
-        sum(EffectiveCost) as effective_cost,
-        sum(BilledCost) as billed_cost,
+        charges.ProviderName,
+        charges.BillingCurrency,
+        charges.Tags,
+        sum(charges.EffectiveCost) as effective_cost,
+        sum(charges.BilledCost) as billed_cost,
+        strict_sum(charges.EffectiveCost * reporting_fx_rates.fx_rate) as effective_cost_reporting,
+        strict_sum(charges.BilledCost * reporting_fx_rates.fx_rate) as billed_cost_reporting,
         count(*) as charge_count
     from charges
-    where Tags is not null
-        and x_charge_date <= getvariable('as_of')
-    group by all
+    left join reporting_fx_rates
+        on reporting_fx_rates.rate_day = charges.x_charge_date
+        and reporting_fx_rates.from_currency = charges.BillingCurrency
+    where charges.Tags is not null
+        and charges.x_charge_date <= getvariable('as_of')
+    group by charges.ProviderName, charges.BillingCurrency, charges.Tags
 ),
 
 entries as (
@@ -23,6 +28,8 @@ entries as (
         unnest(map_entries(tags_map(Tags))) as entry,
         effective_cost,
         billed_cost,
+        effective_cost_reporting,
+        billed_cost_reporting,
         charge_count
     from by_tags
 ),
@@ -45,6 +52,9 @@ select
     not is_po_key and regexp_matches(tag_key_norm, '^(po|purchase|requisition|ponum|order)') as looks_like_po_key,
     sum(effective_cost) as effective_cost,
     sum(billed_cost) as billed_cost,
+    getvariable('reporting_currency') as reporting_currency,
+    strict_sum(effective_cost_reporting) as effective_cost_reporting,
+    strict_sum(billed_cost_reporting) as billed_cost_reporting,
     sum(charge_count) as charge_count,
     count(distinct entry.value) as distinct_values,
     list_sort(list(distinct entry.value))[1:5] as sample_values,

@@ -1,10 +1,14 @@
 -- grain: one resource (the service where a charge names no resource) × PO status × reason, among charges
--- without a valid PO up to as_of; the report.untagged_top_n largest by Σ EffectiveCost, then Σ BilledCost
+-- without a valid PO up to as_of; the report.untagged_top_n largest by Σ EffectiveCost, then Σ BilledCost;
+-- *_reporting: converted per charge day (NULL when a day's rate is missing)
 with unallocated as (
-    select *
+    select charges.*, reporting_fx_rates.fx_rate as reporting_fx_rate
     from charges
-    where x_po_status in ('untagged', 'invalid')
-        and x_charge_date <= getvariable('as_of')
+    left join reporting_fx_rates
+        on reporting_fx_rates.rate_day = charges.x_charge_date
+        and reporting_fx_rates.from_currency = charges.BillingCurrency
+    where charges.x_po_status in ('untagged', 'invalid')
+        and charges.x_charge_date <= getvariable('as_of')
 ),
 
 per_resource as (
@@ -22,6 +26,8 @@ per_resource as (
         max(BillingCurrency) as billing_currency,
         sum(EffectiveCost) as effective_cost,
         sum(BilledCost) as billed_cost,
+        strict_sum(EffectiveCost * reporting_fx_rate) as effective_cost_reporting,
+        strict_sum(BilledCost * reporting_fx_rate) as billed_cost_reporting,
         count(*) as charge_count,
         min(x_charge_date) as first_charge_date,
         max(x_charge_date) as last_charge_date
@@ -55,6 +61,9 @@ select
     billing_currency,
     effective_cost,
     billed_cost,
+    getvariable('reporting_currency') as reporting_currency,
+    effective_cost_reporting,
+    billed_cost_reporting,
     charge_count,
     first_charge_date,
     last_charge_date,

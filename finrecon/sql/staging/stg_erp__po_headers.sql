@@ -7,6 +7,7 @@ select
     vendor_name,
     po_type,
     cost_center,
+    parent_po_number,
     -- amounts
     currency,
     total_amount,
