@@ -1,9 +1,11 @@
--- grain: PO × charge date × billing currency, for valid charges up to as_of: BilledCost and its value in
--- the PO currency at the latest FX rate on or before the charge date (NULL when there is none: never 1.0), and in
--- the reporting currency at that day's reporting_fx_rates rate
+-- grain: PO × PO line (NULL when no po_cloud_mapping line claimed the charge) × charge date × billing currency,
+-- for valid charges up to as_of: BilledCost; its value in the PO currency at the latest FX rate on or before the
+-- charge date (NULL when there is none: never 1.0); and in the reporting currency at the day's reporting_fx_rates
+-- rate
 with valid_charges as (
     select
         x_po_number as po_number,
+        x_po_line_number as line_number,
         x_charge_date as charge_date,
         BillingCurrency as billing_currency,
         sum(BilledCost) as billed_cost,
@@ -36,6 +38,7 @@ converted as (
 
 select
     converted.po_number,
+    converted.line_number,
     converted.charge_date,
     converted.billing_currency,
     converted.po_currency,

@@ -1,50 +1,18 @@
 -- grain: PO × line for this run's as_of: every po_lines line of an ERP PO, any line a po_cloud_mapping row names
 -- that po_lines lacks, and one row per PO with line_number NULL for its valid consumption no mapping row claimed,
 -- so that Σ consumed_amount over a PO's rows = its po_burn consumed_amount. Consumption: valid charges up to as_of
--- in the PO currency at the latest FX rate on or before the charge date (as po_consumption_daily); NULL when a
+-- in the PO currency at the latest FX rate on or before the charge date (po_consumption_daily); NULL when a
 -- rate is missing, never 1.0.
-with daily as (
-    select
-        x_po_number as po_number,
-        x_po_line_number as line_number,
-        x_charge_date as charge_date,
-        BillingCurrency as billing_currency,
-        sum(BilledCost) as billed_cost,
-        sum(charge_count) as charge_count
-    from charges_daily
-    where x_po_status = 'valid'
-        and x_charge_date <= getvariable('as_of')
-    group by all
-),
-
-with_po_currency as (
-    select daily.*, stg_erp__po_headers.currency as po_currency
-    from daily
-    inner join stg_erp__po_headers on stg_erp__po_headers.po_number = daily.po_number
-),
-
-converted as (
-    select
-        with_po_currency.*,
-        case when with_po_currency.billing_currency = with_po_currency.po_currency then 1.0 else int_fx_rates.rate end
-            as fx_rate
-    from with_po_currency
-    asof left join int_fx_rates
-        on int_fx_rates.from_currency = with_po_currency.billing_currency
-        and int_fx_rates.to_currency = with_po_currency.po_currency
-        and with_po_currency.charge_date >= int_fx_rates.rate_date
-),
-
-consumption as (
+with consumption as (
     select
         po_number,
         line_number,
-        case when count(*) filter (where fx_rate is null) = 0 then sum(billed_cost * fx_rate) end as consumed_amount,
+        case when count(*) filter (where fx_rate is null) = 0 then sum(consumed_amount) end as consumed_amount,
         count(*) filter (where fx_rate is null) > 0 as fx_missing,
         cast(sum(charge_count) as bigint) as charge_count,
         min(charge_date) as first_charge_date,
         max(charge_date) as last_charge_date
-    from converted
+    from po_consumption_daily
     group by po_number, line_number
 ),
 
@@ -82,8 +50,7 @@ measured as (
     left join consumption
         on consumption.po_number = keyed.po_number
         and consumption.line_number is not distinct from keyed.line_number
-)
-,
+),
 
 in_po_currency as (
     select
