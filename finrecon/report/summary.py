@@ -137,7 +137,11 @@ select
     (select count(*) from duplicate_charges) as duplicated_charges,
     (select count(*) from commitment_amortization where amortization_status = 'over_amortized')
         as over_amortized_commitments,
-    (select count(*) from commitment_amortization) as commitments
+    (select count(*) from commitment_amortization) as commitments,
+    (select count(distinct tag_key) from tag_key_inventory) as tag_keys,
+    (select count(distinct tag_key) from tag_key_inventory where is_po_key) as po_tag_keys,
+    (select count(distinct tag_key) from tag_key_inventory where looks_like_po_key) as near_miss_tag_keys,
+    (select count(*) from restatements) as restatements
 """
 
 RESTATED_SQL = """
@@ -414,7 +418,10 @@ def checks_line(checks: Row) -> str:
         f"data checks: {checks['flagged_charges']} charges carry quality flags{flags} (data_quality); "
         f"{checks['duplicated_charges']} charges delivered twice (duplicate_charges); "
         f"{checks['over_amortized_commitments']} of {checks['commitments']} commitments amortise more than was "
-        "billed (commitment_amortization)"
+        "billed (commitment_amortization); "
+        f"tag keys: {checks['tag_keys']} seen, {checks['po_tag_keys']} read as PO keys, "
+        f"{checks['near_miss_tag_keys']} near misses (tag_key_inventory); "
+        f"{checks['restatements']} restatement rows (restatements)"
     )
 
 
