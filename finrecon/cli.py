@@ -239,6 +239,62 @@ def _prompt(con: duckdb.DuckDBPyConnection) -> None:
             buffer = ""
 
 
+@app.command()
+def alerts(
+    config: ConfigOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Evaluate the rules on the published database; print, send and record nothing."
+        ),
+    ] = False,
+) -> None:
+    """List open alerts and pending deliveries; with --dry-run, what the rules would fire and resolve."""
+    from finrecon.alerts import cli_views
+
+    loaded = _config_or_exit(config)
+    if not dry_run:
+        state = cli_views.read_alert_state(loaded)
+        console.print(cli_views.open_table(state))
+        console.print(cli_views.pending_table(state))
+        return
+    try:
+        changes, state, as_of = cli_views.dry_run(loaded)
+    except cli_views.NoPublication as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    console.print(
+        f"[bold]Dry run[/bold] on the publication of {as_of} against the {state.origin}: "
+        f"{len(changes.fire)} would fire, {len(changes.resolve)} would resolve, {len(changes.keep)} stay open; "
+        "nothing sent or recorded."
+    )
+    for table in cli_views.dry_run_tables(changes, state, loaded):
+        console.print(table)
+
+
+@app.command()
+def report(
+    config: ConfigOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="HTML file to write (default: report.html beside the published database)."
+        ),
+    ] = None,
+) -> None:
+    """Write the published database as one self-contained HTML page (charts inlined; opens offline)."""
+    from finrecon.report.html import write_report
+
+    loaded = _config_or_exit(config)
+    published = loaded.resolve(loaded.warehouse.published_path)
+    if not published.exists():
+        err_console.print(f"[red]no published database at {published}[/red]: run `finrecon run` first")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    target = out if out is not None else published.with_name("report.html")
+    written = write_report(published, target, loaded.alerts.burn_thresholds)
+    console.print(str(written), soft_wrap=True)
+
+
 bench_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Generate data and benchmark the flow."
 )

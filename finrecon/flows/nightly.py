@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from finrecon.alerts import nightly as alerting
 from finrecon.models.config import (
     AwsCurSource,
     AzureExportSource,
@@ -147,6 +148,31 @@ def build_marts(
     return publish.build(state, config, book.current_parts(), erp, run_id, as_of)
 
 
+@task(name="alerts", cache_policy=NO_CACHE)
+def raise_alerts(state: State, config: Config, run_id: str, as_of: date | None) -> bool:
+    """Alert on the new build (as_of given) or deliver what is pending (an unchanged night, as_of None).
+
+    Alerts never fail the night: a broken rule or channel is logged, and the publication goes ahead. Returns
+    whether the alert tables changed (on an unchanged night the publication then gets the fresh copies).
+    """
+    logger = get_run_logger()
+    try:
+        if as_of is None:
+            outcome = alerting.unchanged_night(state, config, run_id)
+        else:
+            outcome = alerting.after_build(state, config, run_id, as_of)
+    except Exception:
+        logger.exception("alerts failed; the publication goes ahead without them")
+        return False
+    c = outcome.changes
+    evaluated = "nothing new to evaluate" if as_of is None else f"{outcome.findings} conditions hold"
+    logger.info(
+        "alerts: %s; %d fired, %d reminders, %d resolved; %d notifications sent, %d still pending",
+        evaluated, c.fired, c.reminded, c.resolved, outcome.sent, outcome.pending,
+    )  # fmt: skip
+    return outcome.outbox_changed
+
+
 @task(name="publish", cache_policy=NO_CACHE)  # not retried: the attached database is detached once
 def publish_database(state: State, config: Config, result: publish.BuildResult) -> Path:
     return publish.swap_in(state, config, result)
@@ -226,6 +252,8 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
             if unchanged:
                 book.finish("unchanged", None, {"inputs_signature": signature}, message="nothing new")
                 path = published
+                if raise_alerts(state, config, run_id, None):
+                    path = publish.refresh_state_tables(state, config, run_id, alerting.ALERT_TABLES)
             else:
                 if failed and config.validation.fail_on_file_error:
                     names = ", ".join(str(f["file_path"]) for f in failed)
@@ -247,12 +275,14 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
                     "stage_seconds": json.dumps({k: round(v[0], 3) for k, v in clock.stages.items()}),
                 }
                 book.finish("succeeded", result.as_of, books)
-                with clock.stage("publish"):
-                    try:
+                try:
+                    with clock.stage("alerts"):  # before the swap: the publication shows what was delivered
+                        raise_alerts(state, config, run_id, result.as_of)
+                    with clock.stage("publish"):
                         path = publish_database(state, config, result)
-                    except BaseException:
-                        result.path.unlink(missing_ok=True)
-                        raise
+                except BaseException:
+                    result.path.unlink(missing_ok=True)
+                    raise
         except BaseException as err:
             book.finish("failed", as_of, message=f"{type(err).__name__}: {err}")
             raise

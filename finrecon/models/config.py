@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from finrecon.alerts.rules import AlertRule, default_rules
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV_VAR = "FINRECON_CONFIG"
 
@@ -304,9 +306,137 @@ class ValidationConfig(_Strict):
     fail_on_file_error: bool = False
 
 
+class _AlertChannelBase(_Strict):
+    """What every alert channel shares: its name (routes refer to it) and how hard delivery tries.
+
+    A digest that fails every attempt stays pending in the outbox and is tried again on the next run.
+    """
+
+    timeout_seconds: float = Field(default=10.0, gt=0)  # one attempt; a timeout counts as a failure
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_seconds: float = Field(default=2.0, ge=0)  # wait before retry n: backoff × 2^(n-1)
+
+
+class _SecretUrl(_AlertChannelBase):
+    """A URL that carries a token: read from an environment variable or a Prefect Secret block, never the config."""
+
+    url_env: str | None = None
+    url_secret_block: str | None = None
+
+    @model_validator(mode="after")
+    def _one_url_source(self) -> _SecretUrl:
+        if (self.url_env is None) == (self.url_secret_block is None):
+            raise ValueError("set exactly one of `url_env` and `url_secret_block` (the URL is a secret)")
+        return self
+
+
+class LogAlertChannel(_AlertChannelBase):
+    """The run's log: always there (as `log`) even when not configured."""
+
+    kind: Literal["log"]
+    name: str = "log"
+
+
+class WebhookAlertChannel(_SecretUrl):
+    """A generic webhook: one JSON POST per digest (body documented in README "Alerts")."""
+
+    kind: Literal["webhook"]
+    name: str = "webhook"
+    headers: dict[str, str] = {}  # plain headers, e.g. { "X-Team" = "finops" }
+    header_envs: dict[str, str] = {}  # header name = environment variable holding its (secret) value
+
+    @field_validator("headers")
+    @classmethod
+    def _no_secret_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        # A config file is read by many and copied around: credentials belong in the environment or a block.
+        for name in headers:
+            lowered = name.lower()
+            if lowered in ("authorization", "proxy-authorization", "cookie") or any(
+                word in lowered for word in ("token", "secret", "key", "password")
+            ):
+                raise ValueError(f"{name!r} looks like a credential: set it in `header_envs` instead")
+        return headers
+
+
+class SlackAlertChannel(_SecretUrl):
+    """A Slack incoming webhook: one message (`text` plus `blocks`) per digest."""
+
+    kind: Literal["slack"]
+    name: str = "slack"
+
+
+class EmailAlertChannel(_AlertChannelBase):
+    """A plain-text (and HTML) e-mail digest over SMTP; the password comes from the environment or a block."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    kind: Literal["email"]
+    name: str = "email"
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)  # default: 587 starttls, 465 ssl, 25 none
+    tls: Literal["starttls", "ssl", "none"] = "starttls"
+    ca_file: Path | None = None  # trust a private CA (PEM) instead of the system store
+    username: str | None = None
+    password_env: str | None = None
+    password_secret_block: str | None = None
+    from_address: str = Field(alias="from", min_length=3)
+    to: list[str] = Field(min_length=1)
+    subject_prefix: str = "[finrecon]"
+
+    @model_validator(mode="after")
+    def _password_source(self) -> EmailAlertChannel:
+        if self.password_env is not None and self.password_secret_block is not None:
+            raise ValueError("set at most one of `password_env` and `password_secret_block`")
+        if self.username is None and (self.password_env or self.password_secret_block):
+            raise ValueError("a password needs a `username`")
+        return self
+
+    @property
+    def smtp_port(self) -> int:
+        """The configured port, else the usual one for the TLS mode."""
+        return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.tls]
+
+
+AlertChannel = Annotated[
+    LogAlertChannel | WebhookAlertChannel | SlackAlertChannel | EmailAlertChannel,
+    Field(discriminator="kind"),
+]
+
+
+class AlertRoute(_Strict):
+    """Send the alerts that match to `channels`: every listed condition must hold; every matching route applies.
+
+    `rules` and `rule_kinds` name rules; `severities` filters; `match` compares alert attributes (`cost_center`,
+    `vendor_id`, `po_number`, or a scope column such as `provider_name`) with a value or list of values (shell
+    wildcards allowed, e.g. "CC-1*").
+    """
+
+    name: str | None = None
+    rules: list[str] = []
+    rule_kinds: list[str] = []
+    severities: list[Literal["critical", "warning", "info"]] = []
+    match: dict[str, str | list[str]] = {}
+    channels: list[str] = Field(min_length=1)
+
+
 class AlertsConfig(_Strict):
     burn_thresholds: list[float] = [0.5, 0.8, 1.0]
     untagged_ratio_max: float = Field(default=0.05, ge=0, le=1)
+    # delivery (README "Alerts"): channels by name, routes, and where an alert no route matches goes
+    channels: list[AlertChannel] = []
+    routes: list[AlertRoute] = []
+    default_channels: list[str] = ["log"]
+    # evaluation (finrecon/alerts/rules.py): `[[alerts.rules]]` replaces the default set (one rule of each kind)
+    rules: list[AlertRule] = Field(default_factory=default_rules)
+    remind_after_days: int | None = Field(default=None, ge=1)  # re-send a still-open alert after N days
+
+    @field_validator("rules")
+    @classmethod
+    def _distinct_rule_names(cls, rules: list[AlertRule]) -> list[AlertRule]:
+        names = [rule.name for rule in rules]
+        if len(names) != len(set(names)):
+            raise ValueError("every rule needs a distinct name (two rules of one kind: set `name`)")
+        return rules
 
     @field_validator("burn_thresholds")
     @classmethod
@@ -314,6 +444,25 @@ class AlertsConfig(_Strict):
         if not values or any(v <= 0 for v in values):
             raise ValueError("must be a non-empty list of positive ratios")
         return sorted(set(values))
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> AlertsConfig:
+        names = [c.name for c in self.channels]
+        if len(names) != len(set(names)):
+            raise ValueError("channels: every channel needs a distinct name")
+        known = set(self.channels_by_name())
+        named = [("default_channels", n) for n in self.default_channels]
+        named += [(f"routes[{i}].channels", n) for i, r in enumerate(self.routes) for n in r.channels]
+        for key, name in named:
+            if name not in known:
+                raise ValueError(f"{key}: unknown channel {name!r} (known: {', '.join(sorted(known))})")
+        return self
+
+    def channels_by_name(self) -> dict[str, AlertChannel]:
+        """Every channel by name; `log` is always there (the run's log) unless configured otherwise."""
+        channels: dict[str, AlertChannel] = {"log": LogAlertChannel(kind="log")}
+        channels.update({c.name: c for c in self.channels})
+        return channels
 
 
 class ReportConfig(_Strict):

@@ -7,7 +7,7 @@ Read from the published database (what analysts see), never from the pipeline's 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,25 @@ order by billing_period, provider_name, billing_account_id, billing_currency
 """
 
 
+ALERTS_SQL = """
+select severity, alert_id, title, first_fired_as_of
+from alerts
+where status = 'open'
+order by case severity when 'critical' then 0 when 'warning' then 1 else 2 end, alert_key
+"""
+
+
+def _alerts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Open alerts and pending deliveries; none for a publication older than the alert tables."""
+    found = con.execute(
+        "select count(*) from duckdb_tables() where table_name in ('alerts', 'alert_notifications')"
+    )
+    if found.fetchall()[0][0] < 2:
+        return {}
+    pending = con.execute("select count(*) from alert_notifications where status = 'pending'").fetchone()
+    return {"alerts": _rows(con, ALERTS_SQL), "pending_notifications": int(pending[0]) if pending else 0}
+
+
 @dataclass(frozen=True)
 class Summary:
     path: Path
@@ -172,6 +191,8 @@ class Summary:
     invoice_exceptions: list[Row]  # invoice matches that are neither matched nor not applicable
     kpis: list[Row]  # procurement KPIs, latest months first
     checks: Row  # data-quality counts
+    alerts: list[Row] = field(default_factory=list)  # open alerts, most severe first
+    pending_notifications: int = 0  # alert notifications no channel has accepted yet
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:
@@ -201,6 +222,7 @@ def read_summary(published: Path, top_pos: int = 5) -> Summary:
             kpis=_rows(con, KPI_SQL, [8]),
             checks=_rows(con, CHECKS_SQL)[0],
             invoice_exceptions=_rows(con, INVOICE_EXCEPTIONS_SQL),
+            **_alerts(con),
         )
     finally:
         con.close()
@@ -317,7 +339,20 @@ def _tables(summary: Summary) -> list[Table]:
     tables += _invoice_tables(summary)
     if summary.kpis:
         tables.append(_kpi_table(summary.kpis))
+    if summary.alerts or summary.pending_notifications:
+        tables.append(_alerts_table(summary))
     return tables
+
+
+def _alerts_table(summary: Summary) -> Table:
+    """Open alerts, most severe first (finops.alerts); the title counts deliveries still pending."""
+    pending = summary.pending_notifications
+    table = Table(title=f"Alerts open ({pending} notifications pending delivery: `finrecon alerts`)")
+    for name in ("severity", "alert", "since", "title"):
+        table.add_column(name)
+    for r in summary.alerts:
+        table.add_row(r["severity"], r["alert_id"], str(r["first_fired_as_of"]), r["title"])
+    return table
 
 
 def _invoice_tables(summary: Summary) -> list[Table]:
@@ -540,4 +575,7 @@ def to_markdown(summary: Summary) -> str:
             + (f" ({r['reason']})" if r["reason"] else "")
             for r in summary.invoice_exceptions
         ]
+    if summary.alerts or summary.pending_notifications:
+        lines += ["", f"## Alerts open ({summary.pending_notifications} notifications pending delivery)", ""]
+        lines += [f"- **{r['severity']}** {r['title']} (`{r['alert_id']}`)" for r in summary.alerts]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ reading them); the marts are tables.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,7 +29,7 @@ from finrecon.warehouse.state import State
 
 PUBLISH_ALIAS = "publishing"
 # State tables copied into every publication, for analysts and alert rules.
-STATE_TABLES = ("runs", "run_files", "quarantine", "restatements")
+STATE_TABLES = ("runs", "run_files", "quarantine", "restatements", "alerts", "alert_notifications")
 
 
 @dataclass(frozen=True)
@@ -377,18 +378,41 @@ def build(
     return BuildResult(resolved_as_of, target, rows, billed, effective, model_seconds)
 
 
+def copy_state_tables(state: State, tables: tuple[str, ...]) -> None:
+    """Copy state tables into the publication being built (alert rules read `runs` and `run_files` there)."""
+    for table in tables:
+        state.con.execute(
+            f'create or replace table {PUBLISH_ALIAS}.main.{table} as select * from "{state.catalog}".main.{table}'
+        )
+
+
 def swap_in(state: State, config: Config, result: BuildResult) -> Path:
     """Copy the run history into the new file, close it, and rename it over the published one."""
     published = config.resolve(config.warehouse.published_path)
     try:
-        for table in STATE_TABLES:
-            state.con.execute(
-                f'create or replace table {PUBLISH_ALIAS}.main.{table} as select * from "{state.catalog}".main.{table}'
-            )
+        copy_state_tables(state, STATE_TABLES)
         state.con.execute(f"checkpoint {PUBLISH_ALIAS}")
     finally:
         state.con.execute(f"detach {PUBLISH_ALIAS}")
     with result.path.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(result.path, published)
+    return published
+
+
+def refresh_state_tables(state: State, config: Config, run_id: str, tables: tuple[str, ...]) -> Path:
+    """Re-publish only some state tables (the alert outbox after a night with nothing new): a copy of the current
+    publication gets the fresh tables and replaces it atomically, so open sessions keep the old file whole."""
+    published = config.resolve(config.warehouse.published_path)
+    target = building_path(published, run_id)
+    shutil.copyfile(published, target)
+    state.con.execute(f"attach {_sql_text(target.as_posix())} as {PUBLISH_ALIAS}")
+    try:
+        copy_state_tables(state, tables)
+        state.con.execute(f"checkpoint {PUBLISH_ALIAS}")
+    finally:
+        state.con.execute(f"detach {PUBLISH_ALIAS}")
+    with target.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(target, published)
     return published

@@ -126,6 +126,49 @@ create table if not exists billing_period_history (
     total_billed_cost_before double, total_billed_cost_after double, total_billed_cost_delta double,
     charge_count_before bigint, charge_count_after bigint, charge_count_delta bigint
 );
+create table if not exists alerts (
+    alert_id varchar primary key,      -- one instance of an alert: <alert_key>#<n>, n = 1, 2, ... per key
+    alert_key varchar not null,        -- rule:scope:vendor:threshold (finrecon/alerts/rules.py)
+    instance integer not null,
+    rule varchar not null,
+    rule_kind varchar not null,
+    status varchar not null,           -- open | resolved
+    severity varchar not null,
+    title varchar not null,
+    message varchar not null,
+    value double,
+    threshold double,
+    scope varchar,                     -- JSON object
+    po_number varchar,
+    vendor_id varchar,
+    cost_center varchar,
+    first_fired_run_id varchar not null,
+    first_fired_at timestamptz not null,
+    first_fired_as_of date,
+    last_seen_run_id varchar not null,
+    last_seen_at timestamptz not null,
+    last_seen_as_of date,
+    resolved_run_id varchar,
+    resolved_at timestamptz,
+    last_notified_at timestamptz
+);
+create table if not exists alert_notifications (
+    notification_id varchar primary key,  -- <alert_id>:<event>:<run_id>:<channel>
+    alert_id varchar not null,
+    alert_key varchar not null,
+    channel varchar not null,
+    event varchar not null,            -- fired | reminder | resolved
+    status varchar not null,           -- pending | sent
+    title varchar not null,
+    message varchar not null,
+    attempts integer not null,
+    last_error varchar,
+    created_run_id varchar not null,
+    created_at timestamptz not null,
+    as_of date,
+    sent_run_id varchar,
+    sent_at timestamptz
+);
 """
 
 
