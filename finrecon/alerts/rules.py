@@ -260,7 +260,7 @@ def _po_scope(row: dict[str, Any]) -> dict[str, str | None]:
 
 
 def _po_finding(
-    rule: _Rule,
+    rule: PoBurnRule | PoExhaustionRule | BurnAccelerationRule | InvoiceOverPoRule,
     row: dict[str, Any],
     threshold_label: str,
     severity: Severity,
@@ -270,15 +270,19 @@ def _po_finding(
     threshold: float | None,
 ) -> Finding:
     """A finding about one PO (keyed by rule, PO, vendor and threshold; routed by its cost centre)."""
-    return _po_finding(
-        rule,
-        row,
-        threshold_label,
-        severity,
-        title,
-        message,
-        value,
-        threshold,
+    return Finding(
+        alert_key=alert_key(rule.name, [row["po_number"]], row["vendor_id"], threshold_label),
+        rule=rule.name,
+        rule_kind=rule.kind,
+        severity=severity,
+        title=title,
+        message=message,
+        value=value,
+        threshold=threshold,
+        scope=_po_scope(row),
+        po_number=row["po_number"],
+        vendor_id=row["vendor_id"],
+        cost_center=row["cost_center"],
     )
 
 
