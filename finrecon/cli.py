@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import duckdb
 import typer
@@ -45,8 +45,57 @@ def _config_or_exit(path: Path | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as err:
-        err_console.print(f"[red]config error:[/red] {err}")
+        err_console.print(f"[red]config error:[/red] {err}; fix the config file, then `finrecon validate`")
         raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+def _state_free_or_exit(config: Config) -> None:
+    """Refuse to start while another process holds the state file (a run in progress), in one line."""
+    from finrecon.warehouse.state import State, StateLockedError
+
+    try:
+        State.open(config.resolve(config.warehouse.state_path)).close()
+    except StateLockedError as err:
+        err_console.print(
+            f"[red]run not started:[/red] {err}; wait for that run to finish (or stop it), then rerun"
+        )
+        raise typer.Exit(EXIT_RUN_FAILED) from None
+
+
+# Failures whose message says what and where but not what to do: the fix, by a phrase of the message.
+_FIXES = {
+    "required column": "the file lacks a column the pipeline needs: fix the export, or map the column "
+    "(ERP files: `erp.column_map`)",
+    "rows failed validation, above": "a changed column type or bad values: finops.quarantine names each "
+    "row, column and value; fix the export (or raise validation.max_failure_ratio)",
+}
+
+
+def _where(source: str, config: Config) -> str:
+    """A source by its config key and name (`sources[1] (aws)`), so the user knows which block to fix."""
+    names = [s.name for s in config.sources]
+    return f"sources[{names.index(source)}] ({source})" if source in names else source
+
+
+def _failure_line(failed: dict[str, object], config: Config) -> str:
+    """One line per failed input: which source (and its config key), the message, and a fix when it lacks one."""
+    error = str(failed["error"])
+    fix = next((text for phrase, text in _FIXES.items() if phrase in error), None)
+    return f"{_where(str(failed['source']), config)}: {error}" + (f"; {fix}" if fix else "")
+
+
+class _InputsTable(Table):
+    """The `validate` table, remembering each row's (source, problem) to print them unwrapped after it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.problems: list[tuple[str, str]] = []
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*cells, **kwargs)
+        if cells and cells[-1] and cells[-1] != "checked when a run lands it":
+            fix = next((text for phrase, text in _FIXES.items() if phrase in str(cells[-1])), None)
+            self.problems.append((str(cells[0]), str(cells[-1]) + (f"; {fix}" if fix else "")))
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -65,20 +114,30 @@ def run(
     as_of: Annotated[
         str | None, typer.Option(help="Reconciliation date YYYY-MM-DD (default: last charge date).")
     ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            help="Rerun one billing period YYYY-MM: re-land all its inputs, changed or not; republish."
+        ),
+    ] = None,
 ) -> None:
     """Run the nightly flow: land, validate, model, publish; then print the summary."""
     loaded = _config_or_exit(config)
     as_of_date = _parse_date(as_of)
+    period = _parse_period(period)
     # No phoning home from the temporary Prefect server (the network may be closed; it only logs errors).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Imported late: Prefect is slow to import and not needed to report a bad config.
     from finrecon.flows.nightly import configured_nightly
+    from finrecon.ops import progress
     from finrecon.report.summary import render
 
+    _state_free_or_exit(loaded)
     flow = configured_nightly(loaded)
     config_path = str(config) if config else os.environ.get("FINRECON_CONFIG")
     try:
-        outcome = flow(config_path=config_path, as_of=as_of_date)
+        with progress.terminal(console):  # bars only when stdout is a terminal
+            outcome = flow(config_path=config_path, as_of=as_of_date, period=period)
     except Exception as err:
         err_console.print(f"[red]run failed:[/red] {type(err).__name__}: {err}")
         raise typer.Exit(EXIT_RUN_FAILED) from None
@@ -88,10 +147,55 @@ def run(
         )
     render(outcome.summary, console)
     if outcome.failed_files:
-        for failed in outcome.failed_files:
-            err_console.print(f"[yellow]file failed:[/yellow] {failed['error']}")
+        lines = dict.fromkeys(_failure_line(failed, loaded) for failed in outcome.failed_files)  # once each
+        for line in lines:
+            err_console.print(f"[yellow]file failed:[/yellow] {line}", soft_wrap=True)
         err_console.print("see finops.run_files and finops.quarantine; the rest was published")
         raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def _parse_period(value: str | None) -> str | None:
+    from finrecon.ops.period import check_period
+
+    try:
+        return None if value is None else check_period(value)
+    except ValueError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    cron: Annotated[
+        str | None, typer.Option(help='Crontab line, e.g. "30 2 * * *" (default: [schedule] cron).')
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="IANA timezone of the cron, e.g. Europe/Berlin (default: [schedule] timezone)."),
+    ] = None,
+) -> None:
+    """Schedule the nightly flow on the Prefect server (PREFECT_API_URL) and run it here when due; blocks."""
+    loaded = _config_or_exit(config)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from finrecon.ops import serve as serving
+
+    try:
+        settings = serving.settings_for(loaded, config, cron, timezone)
+    except ValueError as err:
+        err_console.print(f"[red]schedule:[/red] {err}")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    try:
+        url = serving.api_url()
+    except serving.ServerUnavailable as err:
+        err_console.print(f"[red]no Prefect server:[/red] {err}")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    console.print(
+        f"serving deployment nightly/{settings.name} on {url}: {settings.cron!r} in {settings.timezone}; "
+        "Ctrl-C stops (the schedule is paused)",
+        soft_wrap=True,
+    )
+    serving.serve_nightly(loaded, settings)
 
 
 def _check_aws_listing(source: AwsCurSource, table: Table) -> int:
@@ -135,7 +239,7 @@ def validate(config: ConfigOption = None) -> None:
     from finrecon.warehouse.landing import FileLanding, validate_focus_file
 
     loaded = _config_or_exit(config)
-    table = Table(title="Inputs")
+    table = _InputsTable(title="Inputs")
     for name in ("source", "file", "rows", "valid", "quarantined", "problem"):
         table.add_column(name)
     failures = 0
@@ -182,6 +286,8 @@ def validate(config: ConfigOption = None) -> None:
             landing.error or "",
         )
     console.print(table)
+    for line in dict.fromkeys(table.problems):  # the table wraps them: each again on one line
+        err_console.print(f"[yellow]problem:[/yellow] {_where(line[0], loaded)}: {line[1]}", soft_wrap=True)
     if failures:
         raise typer.Exit(EXIT_FILES_FAILED)
 
@@ -340,6 +446,45 @@ def bench_run(
     if record:
         with Path("BENCHMARKS.md").open("a", encoding="utf-8") as handle:
             handle.write(row + "\n")
+
+
+@app.command()
+def docs(
+    database: Annotated[
+        Path | None,
+        typer.Option(help="A published database to describe (default: a run of the bundled fixtures)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write (default: docs/data-dictionary.md).")
+    ] = None,
+) -> None:
+    """Regenerate the data dictionary from finrecon/sql/dictionary/, the models' SQL and a published database."""
+    from finrecon import docs as dictionary
+
+    target = output or dictionary.OUTPUT
+    issues = dictionary.write(database, target)
+    console.print(f"wrote {target}")
+    for issue in issues:
+        err_console.print(f"[yellow]undocumented:[/yellow] {issue} (finrecon/sql/dictionary/tables.toml)")
+    if issues:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+@app.command()
+def export(
+    parquet: Annotated[Path, typer.Option("--parquet", help="Folder to write <table>.parquet files into.")],
+    config: ConfigOption = None,
+) -> None:
+    """Write every published table and view (charges included) as Parquet, one file each."""
+    from finrecon.export import export_parquet
+
+    loaded = _config_or_exit(config)
+    path = loaded.resolve(loaded.warehouse.published_path)
+    if not path.exists():
+        err_console.print(f"[red]no published database at {path}[/red]: run `finrecon run` first")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    written = export_parquet(path, parquet)
+    console.print(f"{len(written)} Parquet files in {parquet}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Alert rules: what the config asks to watch, and `evaluate`, which turns the published marts into findings.
 
-Each rule kind reads one mart (see docs/data_dictionary.md) and returns the conditions that hold for this
+Each rule kind reads one mart (see docs/data-dictionary.md) and returns the conditions that hold for this
 publication's `as_of`; it knows nothing of what fired before (the lifecycle does). A threshold is crossed when
 the measured value reaches it (`>=`); a floor is broken when the value falls below it (`<`).
 

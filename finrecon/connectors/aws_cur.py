@@ -27,13 +27,27 @@ import boto3
 import polars as pl
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+    SSOError,
+    TokenRetrievalError,
+)
+from botocore.exceptions import EndpointConnectionError as BotoEndpointError
 
 from finrecon.connectors._files import read_delivered, read_files
 from finrecon.connectors.focus_files import read_focus_file
 from finrecon.models.aws_cur import legacy_column, legacy_tag_key
 from finrecon.models.config import AwsCurSource
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
+from finrecon.ops.progress import transferred as show_transferred
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +93,33 @@ class Listing:
 
 
 def s3_client(source: AwsCurSource) -> Any:
-    """An S3 client from boto3's default credential chain (or `profile`), assuming `role_arn` when set."""
+    """An S3 client from boto3's default credential chain (or `profile`), assuming `role_arn` when set.
+
+    A profile that does not exist or a role that cannot be assumed is a DeliveryError naming the source, so the
+    night records it against this source instead of failing with a traceback.
+    """
+    try:
+        return _s3_client(source)
+    except (ClientError, BotoCoreError) as err:
+        raise DeliveryError(_describe_setup_error(err, source)) from None
+
+
+def _describe_setup_error(err: ClientError | BotoCoreError, source: AwsCurSource) -> str:
+    if isinstance(err, ProfileNotFound):
+        return (
+            f"{source.location}: AWS profile {source.profile!r} is not in the AWS config files; "
+            "create it (`aws configure sso`) or fix the source's `profile`"
+        )
+    if source.role_arn and isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "Unknown")
+        return (
+            f"{source.location}: cannot assume role_arn {source.role_arn} ({code}); check the role's trust policy "
+            "and that the calling identity may sts:AssumeRole it"
+        )
+    return describe_client_error(err, source.bucket, _export_root(source) + "/")
+
+
+def _s3_client(source: AwsCurSource) -> Any:
     session = boto3.Session(profile_name=source.profile, region_name=source.region)
     if source.role_arn:
         sts = session.client("sts", endpoint_url=None)
@@ -114,6 +154,20 @@ def _list_keys(client: Any, bucket: str, prefix: str) -> list[tuple[str, str]]:
 def describe_client_error(err: ClientError | BotoCoreError, bucket: str, key: str) -> str:
     """One actionable line for an S3 failure (never echoing credentials)."""
     where = f"s3://{bucket}/{key}"
+    if isinstance(err, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+        return (
+            f"{where}: no usable AWS credentials ({type(err).__name__}); set AWS_PROFILE (or the source's "
+            "`profile`) and run `aws sso login`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(err, SSOError | TokenRetrievalError):
+        return (
+            f"{where}: the AWS SSO session has expired ({type(err).__name__}); run `aws sso login` and rerun"
+        )
+    if isinstance(err, BotoEndpointError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError):
+        return (
+            f"{where}: cannot reach S3 ({type(err).__name__}); check the source's `endpoint_url` and `region`, "
+            "the network and any proxy, then rerun"
+        )
     if isinstance(err, BotoCoreError):
         return f"{where}: cannot reach S3: {err}"
     code = str(err.response.get("Error", {}).get("Code", "Unknown"))
@@ -121,8 +175,8 @@ def describe_client_error(err: ClientError | BotoCoreError, bucket: str, key: st
         return f"{where}: access denied ({code}); grant the identity s3:ListBucket and s3:GetObject on the export"
     if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}:
         return (
-            f"{where}: credentials rejected ({code}); check what boto3's default chain finds "
-            "(environment, profile, instance or container role) and that it is current"
+            f"{where}: credentials rejected ({code}); refresh them (`aws sso login`, or new keys) and check "
+            "what boto3's default chain finds (environment, profile, instance or container role)"
         )
     if code in {"NoSuchKey", "404", "NotFound"}:
         return f"{where}: not found ({code})"
@@ -293,6 +347,7 @@ class _Progress:
 
     def __call__(self, transferred: int) -> None:
         self.done += transferred
+        show_transferred(self.label, transferred, self.total)  # a bar when run in a terminal
         if self.done >= self.next_report:
             logger.info("%s: %d of %d MiB", self.label, self.done >> 20, self.total >> 20)
             self.next_report += _PROGRESS_STEP

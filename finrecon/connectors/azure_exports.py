@@ -24,6 +24,7 @@ from finrecon.connectors._files import read_delivered, read_files
 from finrecon.connectors.focus_files import read_focus_file
 from finrecon.models.config import AzureExportSource
 from finrecon.models.quarantine import FileLevelError
+from finrecon.ops import progress
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,17 @@ def container_client(source: AzureExportSource) -> Any:
     from azure.storage.blob import BlobServiceClient
 
     if source.account_url:
+        from azure.core.exceptions import ClientAuthenticationError
         from azure.identity import DefaultAzureCredential
 
-        service = BlobServiceClient(source.account_url, credential=DefaultAzureCredential())
+        credential = DefaultAzureCredential()
+        try:  # fail fast: the storage SDK retries a missing credential with backoff for a minute and a half
+            credential.get_token(
+                "https://storage.azure.com/.default"
+            )  # cached: the client's requests reuse it
+        except ClientAuthenticationError as err:
+            raise ExportError(describe_error(err, f"{source.location}/")) from None
+        service = BlobServiceClient(source.account_url, credential=credential)
     else:
         connection_string = os.environ.get(source.connection_string_env)
         if not connection_string:
@@ -90,17 +99,39 @@ def _root(source: AzureExportSource) -> str:
 
 def describe_error(err: Exception, where: str) -> str:
     """One actionable line for a storage failure (never echoing keys or tokens)."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+    )
 
     if isinstance(err, ResourceNotFoundError):
         return f"{where}: not found"
-    if isinstance(err, ClientAuthenticationError):
-        return f"{where}: credentials refused ({type(err).__name__}); check the identity or the connection string"
+    if isinstance(err, ClientAuthenticationError) and err.status_code is None:  # no token: nothing was sent
+        return (
+            f"{where}: no Azure credential worked ({type(err).__name__}); run `az login`, set AZURE_CLIENT_ID, "
+            "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or use a managed identity; or drop `account_url` and set "
+            "the connection string variable"
+        )
     if isinstance(err, HttpResponseError):
         code = getattr(err, "error_code", None) or err.status_code
+        code = getattr(code, "value", code)  # StorageErrorCode.AUTHORIZATION_FAILURE -> AuthorizationFailure
+        if code in ("AuthenticationFailed", "AuthorizationFailure"):  # a wrong key or SAS, or the firewall
+            return (
+                f"{where}: the storage account refused the credentials ({code}); check the account key or SAS in "
+                "the connection string (or the identity behind `account_url`) and the account's firewall"
+            )
         if err.status_code == 403:
             return f"{where}: access denied ({code}); grant the identity Storage Blob Data Reader on the container"
+        if isinstance(err, ClientAuthenticationError):
+            return f"{where}: credentials refused ({code}); check the identity or the connection string"
         return f"{where}: storage error {code}"
+    if isinstance(err, ServiceRequestError):
+        return (
+            f"{where}: cannot reach storage ({type(err).__name__}); check `account_url` or the connection "
+            "string's BlobEndpoint, the network and any proxy, then rerun"
+        )
     return f"{where}: cannot reach storage ({type(err).__name__})"
 
 
@@ -201,7 +232,7 @@ def download_month(
         target = folder / f"{index:05d}-{Path(name).name}"
         try:
             with target.open("wb") as handle:
-                container.download_blob(name).readinto(handle)
+                container.download_blob(name, progress_hook=progress.cumulative(where)).readinto(handle)
         except AzureError as err:
             raise ExportError(
                 f"{describe_error(err, where)}; it is listed in azure://{source.container}/{manifest.name}"

@@ -124,15 +124,25 @@ def query_month(client: Any, source: AzureQuerySource, month_start: date) -> lis
             rows += [dict(zip(columns, row, strict=True)) for row in body.get("rows", [])]
             next_link = body.get("nextLink")
     except AzureError as err:
-        raise QueryError(f"azure-query {source.scope}: {_describe(err)}") from None
+        raise QueryError(f"azure-query {source.scope}: {_describe(err, source.base_url)}") from None
     return rows
 
 
-def _describe(err: Exception) -> str:
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+def _describe(err: Exception, base_url: str | None) -> str:
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
+    if isinstance(err, ClientAuthenticationError) and err.status_code is None:  # no token: nothing was sent
+        return (
+            f"no Azure credential worked ({type(err).__name__}); run `az login`, set AZURE_CLIENT_ID, "
+            "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or use a managed identity"
+        )
     if isinstance(err, ClientAuthenticationError):
         return f"credentials refused ({type(err).__name__}); check what DefaultAzureCredential finds"
+    if isinstance(err, ServiceRequestError):
+        return (
+            f"cannot reach Cost Management at {base_url or 'https://management.azure.com'} "
+            f"({type(err).__name__}); check the source's `base_url`, the network and any proxy, then rerun"
+        )
     if isinstance(err, HttpResponseError):
         if err.status_code == 429:
             return "still throttled (429) after retries; Cost Management limits queries per tenant: try later"

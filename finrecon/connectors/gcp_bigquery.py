@@ -85,19 +85,48 @@ class MonthState:
 
 
 def bigquery_client(source: GcpBigQuerySource) -> Any:
-    """A BigQuery client with Application Default Credentials or the configured service-account key file."""
+    """A BigQuery client with Application Default Credentials or the configured service-account key file.
+
+    No ADC, or a key file that is not a service-account key, is a BigQueryError saying how to fix it: the night
+    records it against this source instead of failing with a traceback.
+    """
     from google.api_core.client_options import ClientOptions
+    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import bigquery
 
     credentials: Any = None  # None: Application Default Credentials
     if source.credentials_file is not None:
-        from google.oauth2 import service_account
-
-        credentials = service_account.Credentials.from_service_account_file(str(source.credentials_file))
+        credentials = _key_file_credentials(source)
     options = ClientOptions(api_endpoint=source.endpoint_url) if source.endpoint_url else None
-    return bigquery.Client(
-        project=source.project, credentials=credentials, location=source.location, client_options=options
-    )
+    try:
+        return bigquery.Client(
+            project=source.project, credentials=credentials, location=source.location, client_options=options
+        )
+    except DefaultCredentialsError as err:
+        raise BigQueryError(
+            f"bq://{source.table_id}: no Google credentials found ({_first_sentence(err)}); run "
+            "`gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS or the source's "
+            "`credentials_file` to a service-account key file"
+        ) from None
+
+
+def _key_file_credentials(source: GcpBigQuerySource) -> Any:
+    """The service-account key file's credentials (the message names the file, never its content)."""
+    from google.oauth2 import service_account
+
+    try:
+        return service_account.Credentials.from_service_account_file(str(source.credentials_file))
+    except (OSError, ValueError) as err:  # unreadable, not JSON, not a service-account key
+        raise BigQueryError(
+            f"bq://{source.table_id}: credentials_file {source.credentials_file} is not a usable service-account "
+            f"key ({type(err).__name__}: {_first_sentence(err)}); download a new JSON key for the service account "
+            "(IAM > Service accounts > Keys) and point `credentials_file` at it"
+        ) from None
+
+
+def _first_sentence(err: Exception) -> str:
+    """The first sentence of an error (Google's messages go on with long links)."""
+    return str(err).split(". ")[0].strip().rstrip(".")[:200]
 
 
 def _table(source: GcpBigQuerySource) -> str:
@@ -126,7 +155,9 @@ def open_months(today: date, invoice_close_day: int) -> set[str]:
 def _run(client: Any, source: GcpBigQuerySource, sql: str, parameters: list[Any]) -> pa.Table:
     from google.api_core import exceptions
     from google.api_core.retry import Retry
+    from google.auth.exceptions import GoogleAuthError
     from google.cloud import bigquery
+    from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
 
     retry = Retry(
         initial=source.retry_initial_seconds,
@@ -134,17 +165,41 @@ def _run(client: Any, source: GcpBigQuerySource, sql: str, parameters: list[Any]
         multiplier=2.0,
         timeout=source.retry_deadline_seconds,
     )
+    # Re-sending the insert and re-running a failed job (the client's own, fixed 10 to 40 minutes) are bounded by
+    # the same deadline: an unreachable endpoint is reported after `retry_deadline_seconds`.
+    job_retry = DEFAULT_JOB_RETRY.with_timeout(source.retry_deadline_seconds)
     config = bigquery.QueryJobConfig(query_parameters=parameters)
     try:
-        job = client.query(sql, job_config=config, retry=retry)
-        return job.result(retry=retry).to_arrow(create_bqstorage_client=source.storage_read_api)
-    except exceptions.GoogleAPIError as err:
-        raise BigQueryError(f"{source.table_id}: {_describe(err)}") from None
+        job = job_retry(lambda: client.query(sql, job_config=config, retry=retry, job_retry=None))()
+        result = job.result(retry=retry, job_retry=job_retry)
+        return result.to_arrow(create_bqstorage_client=source.storage_read_api)
+    except (exceptions.GoogleAPIError, GoogleAuthError) as err:
+        raise BigQueryError(f"{source.table_id}: {_describe(err, source)}") from None
 
 
-def _describe(err: Exception) -> str:
+def _describe(err: Exception, source: GcpBigQuerySource) -> str:
     from google.api_core import exceptions
+    from google.auth.exceptions import GoogleAuthError
 
+    if isinstance(err, GoogleAuthError):  # the token could not be fetched or refreshed
+        return (
+            f"credentials refused ({type(err).__name__}: {_first_sentence(err)}); run "
+            "`gcloud auth application-default login`, or check the service-account key (`credentials_file`)"
+        )
+    if isinstance(
+        err, exceptions.RetryError
+    ):  # transient errors (connection refused, DNS, 5xx) until the deadline
+        endpoint = source.endpoint_url or "https://bigquery.googleapis.com"
+        cause: Exception = err
+        while isinstance(cause, exceptions.RetryError) and isinstance(cause.cause, Exception):
+            cause = cause.cause  # retries nest (the job's around the request's): the error underneath
+        return (
+            f"cannot reach BigQuery at {endpoint} ({type(cause).__name__}; gave up after retrying, "
+            f"retry_deadline_seconds = {source.retry_deadline_seconds:g}); check the source's `endpoint_url`, the "
+            "network and any proxy, then rerun"
+        )
+    if isinstance(err, exceptions.Unauthorized):
+        return "credentials refused (401); run `gcloud auth application-default login` or check `credentials_file`"
     if isinstance(err, exceptions.Forbidden):
         return f"permission denied ({err.message}); the identity needs bigquery.jobs.create and table read rights"
     if isinstance(err, exceptions.NotFound):
@@ -214,12 +269,13 @@ def pull_month(client: Any, source: GcpBigQuerySource, invoice_month: str, today
 def _pull_focus_month(client: Any, source: GcpBigQuerySource, invoice_month: str, today: date) -> pa.Table:
     """One billing month of Google's FOCUS export: its FOCUS and `x_` columns, named from the table's schema."""
     from google.api_core import exceptions
+    from google.auth.exceptions import GoogleAuthError
     from google.cloud import bigquery
 
     try:
         schema = client.get_table(source.table_id).schema
-    except exceptions.GoogleAPIError as err:
-        raise BigQueryError(f"{source.table_id}: {_describe(err)}") from None
+    except (exceptions.GoogleAPIError, GoogleAuthError) as err:
+        raise BigQueryError(f"{source.table_id}: {_describe(err, source)}") from None
     columns = [f.name for f in schema if f.name in FOCUS_COLUMNS or f.name.startswith("x_")]
     missing = [
         name for name in ("BilledCost", "BillingPeriodStart", "ChargePeriodStart") if name not in columns

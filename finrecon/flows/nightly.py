@@ -25,6 +25,10 @@ from finrecon.models.config import (
     RunnerConfig,
     load_config,
 )
+from finrecon.ops import artifacts as run_artifacts
+from finrecon.ops import logs as run_logs
+from finrecon.ops import progress
+from finrecon.ops.period import rerun_period
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
 from finrecon.warehouse.aws_landing import land_aws_period
@@ -179,13 +183,16 @@ def publish_database(state: State, config: Config, result: publish.BuildResult) 
 
 
 def _record_inputs(
-    book: RunBook, config: Config, state: State, run_id: str, as_of: date | None
+    book: RunBook, config: Config, state: State, run_id: str, as_of: date | None, period: str | None = None
 ) -> dict[str, float]:
     """Land what changed (in parallel), record every file's outcome, and drop what is gone.
 
     Returns the landing tasks' summed seconds per step (read, validate, write).
     """
     planned, removed = plan_inputs(state, config, as_of)
+    if period is not None:  # a rerun: every input of the period is landed again, changed or not
+        planned, count = rerun_period(state, planned, period)
+        get_run_logger().info("rerun of billing period %s: %d inputs re-landed", period, count)
     lake_root = config.resolve(config.warehouse.lake_path)
     download_root = config.resolve(config.warehouse.download_path)
     ratio = config.validation.max_failure_ratio
@@ -195,7 +202,7 @@ def _record_inputs(
         if p.needs_landing
     }
     task_seconds: dict[str, float] = {}
-    for item in planned:
+    for item in progress.track("land", planned):
         if item.needs_landing:
             landing = futures[item.file_key].result()
             for step, seconds in landing.seconds.items():
@@ -225,11 +232,14 @@ def _publish_artifacts(summary: Summary) -> None:
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
-def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOutcome:
+def nightly(
+    config_path: str | None = None, as_of: date | None = None, period: str | None = None
+) -> RunOutcome:
     """Reconcile cloud spend against POs for one night and publish the database analysts open.
 
     A night with nothing new (no changed input, same ERP bytes, config, SQL and as_of) does no data work: the
-    last publication stands and the run is recorded as `unchanged` in the state file.
+    last publication stands and the run is recorded as `unchanged` in the state file. `period` (YYYY-MM) re-lands
+    every input of that billing period first (a backfill or rerun; see finrecon/ops/period.py).
     """
     config = load_config(Path(config_path) if config_path else None)
     as_of = as_of or config.as_of
@@ -238,6 +248,7 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
     clock = StageClock()
     state = State.open(config.resolve(warehouse.state_path), warehouse.memory_limit, warehouse.temp_directory)
     run_id = new_run_id()
+    run_logs.bind_run(run_id)  # every log record from here on carries the run id
     logger = get_run_logger()
     logger.info("run %s starting", run_id)
     unchanged = False
@@ -245,7 +256,7 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
         book = RunBook(state, run_id, config.resolve(warehouse.lake_path))
         try:
             with clock.stage("land"):
-                landing_seconds = _record_inputs(book, config, state, run_id, as_of)
+                landing_seconds = _record_inputs(book, config, state, run_id, as_of, period)
             failed = book.failed_files()
             signature = inputs_signature(config, book.current_parts(), _erp_files(config), as_of)
             unchanged = not failed and published.exists() and signature == book.last_published_signature()
@@ -291,6 +302,7 @@ def nightly(config_path: str | None = None, as_of: date | None = None) -> RunOut
     summary = read_summary(path)
     if not unchanged:
         _publish_artifacts(summary)
+        run_artifacts.publish_run_artifacts(path)  # untagged top list, open alerts
     logger.info("run %s %s %s", run_id, "left unchanged" if unchanged else "published", path)
     return RunOutcome(run_id, path, summary, failed, unchanged, clock.stages, landing_seconds)
 

@@ -514,6 +514,28 @@ class CommitmentsConfig(_Strict):
     expiring_within_days: int = Field(default=90, ge=0)
 
 
+class ScheduleConfig(_Strict):
+    """When `finrecon serve` runs the nightly flow: a crontab line read in an IANA timezone (DST-aware)."""
+
+    cron: str = "30 2 * * *"
+    timezone: str = "UTC"
+    deployment: str = Field(default="finrecon-nightly", min_length=1)  # the Prefect deployment's name
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from finrecon.ops.schedule import check_cron
+
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from finrecon.ops.schedule import check_timezone
+
+        return check_timezone(value)
+
+
 class RunnerConfig(_Strict):
     """Where the per-file tasks run: threads in this process, or a Dask cluster (prefect-dask)."""
 
@@ -536,6 +558,8 @@ class Config(_Strict):
     report: ReportConfig = ReportConfig()
     commitments: CommitmentsConfig = CommitmentsConfig()
     runner: RunnerConfig = RunnerConfig()
+    # when to run, not what to publish: left out of the dump the inputs signature hashes
+    schedule: ScheduleConfig = Field(default=ScheduleConfig(), exclude=True)
     as_of: date | None = None
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
 
@@ -617,7 +641,15 @@ def parse_config(raw: dict[str, Any], base_dir: Path, origin: str) -> Config:
         raise ConfigError(f"{origin}: {_format_error(err)}") from None
     _check_paths_exist(config, origin)
     _check_column_maps(config, origin)
-    return config
+    # The BigQuery client opens the key file itself (it sees only the source): relative to the config file, as
+    # `_check_paths_exist` found it, not to whatever folder the run starts in.
+    sources = [
+        s.model_copy(update={"credentials_file": config.resolve(s.credentials_file)})
+        if isinstance(s, GcpBigQuerySource) and s.credentials_file is not None
+        else s
+        for s in config.sources
+    ]
+    return config.model_copy(update={"sources": sources})
 
 
 def _check_column_maps(config: Config, origin: str) -> None:

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import polars as pl
 
+from finrecon.docs import apply_comments
 from finrecon.models import charges as charge_models
 from finrecon.models.config import Config
 from finrecon.models.quarantine import ROW_COLUMN
+from finrecon.ops import progress
 from finrecon.warehouse.erp_landing import ErpData
 from finrecon.warehouse.landing import ReconciliationError, costs_match
 from finrecon.warehouse.models_runner import load_models, run_macros, run_model
@@ -338,6 +340,22 @@ def _keep_billing_period_history(state: State, run_id: str, as_of: date) -> None
     )
 
 
+# Views over the history tables: the newest version, what an analyst usually means (docs/data-dictionary.md).
+LATEST_VIEWS = {
+    "po_burn_latest": "select * from po_burn where as_of = (select max(as_of) from po_burn)",
+    "billing_period_history_latest": (
+        "select * from billing_period_history qualify row_number() over (partition by billing_period, "
+        "provider_name, billing_account_id, billing_currency order by version desc) = 1"
+    ),
+}
+
+
+def _create_latest_views(state: State) -> None:
+    """`<history>_latest` views, bound by bare name so they work whatever the file is opened as."""
+    for name, body in LATEST_VIEWS.items():
+        state.con.execute(f"create or replace view {PUBLISH_ALIAS}.main.{name} as {body}")
+
+
 def building_path(published: Path, run_id: str) -> Path:
     return published.with_name(f".{published.name}.{run_id}.building")
 
@@ -359,7 +377,7 @@ def build(
         _load_inputs(state, config, parts, erp)
         resolved_as_of: date | None = None
         model_seconds: dict[str, float] = {}
-        for model in load_models():
+        for model in progress.track("model", load_models()):  # a bar in a terminal (finrecon run)
             if model.layer != "staging" and resolved_as_of is None:
                 resolved_as_of = _resolve_as_of(state, as_of)
             started = time.perf_counter()
@@ -369,6 +387,7 @@ def build(
         rows, billed, effective = _check_conservation(state)
         _keep_po_burn_history(state, resolved_as_of)
         _keep_billing_period_history(state, run_id, resolved_as_of)
+        _create_latest_views(state)
     except BaseException:
         state.con.execute(f'use "{state.catalog}"')
         state.con.execute(f"detach {PUBLISH_ALIAS}")
@@ -391,6 +410,7 @@ def swap_in(state: State, config: Config, result: BuildResult) -> Path:
     published = config.resolve(config.warehouse.published_path)
     try:
         copy_state_tables(state, STATE_TABLES)
+        apply_comments(state.con, PUBLISH_ALIAS)  # COMMENT ON from the data dictionary's source
         state.con.execute(f"checkpoint {PUBLISH_ALIAS}")
     finally:
         state.con.execute(f"detach {PUBLISH_ALIAS}")
@@ -409,6 +429,7 @@ def refresh_state_tables(state: State, config: Config, run_id: str, tables: tupl
     state.con.execute(f"attach {_sql_text(target.as_posix())} as {PUBLISH_ALIAS}")
     try:
         copy_state_tables(state, tables)
+        apply_comments(state.con, PUBLISH_ALIAS)  # the replaced tables lost theirs
         state.con.execute(f"checkpoint {PUBLISH_ALIAS}")
     finally:
         state.con.execute(f"detach {PUBLISH_ALIAS}")

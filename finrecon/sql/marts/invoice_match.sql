@@ -1,5 +1,5 @@
 -- grain: one supplier invoice (vendor_id × invoice_number) × match type (two_way, three_way, cloud)
--- Invoice matching; the rules are written out in docs/data_dictionary.md (invoice_match). Amounts are compared in
+-- Invoice matching; the rules are written out in docs/data-dictionary.md (invoice_match). Amounts are compared in
 -- `currency` (the PO currency for two_way and three_way, the invoice currency for cloud); `difference` = compared −
 -- reference; within `tolerance` = greatest(erp.match_tolerance_amount, erp.match_tolerance_ratio × |reference|)
 -- counts as equal. Every invoice, receipt and charge in the extracts and the lake counts (as_of is no cut-off).
