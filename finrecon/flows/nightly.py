@@ -28,6 +28,7 @@ from finrecon.models.config import (
 from finrecon.ops import artifacts as run_artifacts
 from finrecon.ops import logs as run_logs
 from finrecon.ops import progress
+from finrecon.ops.failpoints import failpoint
 from finrecon.ops.period import rerun_period
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
@@ -257,6 +258,7 @@ def nightly(
         try:
             with clock.stage("land"):
                 landing_seconds = _record_inputs(book, config, state, run_id, as_of, period)
+            failpoint("land.done")  # crash tests: every input landed and recorded, nothing built
             failed = book.failed_files()
             signature = inputs_signature(config, book.current_parts(), _erp_files(config), as_of)
             unchanged = not failed and published.exists() and signature == book.last_published_signature()
@@ -266,15 +268,16 @@ def nightly(
                 if raise_alerts(state, config, run_id, None):
                     path = publish.refresh_state_tables(state, config, run_id, alerting.ALERT_TABLES)
             else:
-                if failed and config.validation.fail_on_file_error:
-                    names = ", ".join(str(f["file_path"]) for f in failed)
-                    raise FileErrorsFatal(
-                        f"validation.fail_on_file_error is set and these files failed: {names}"
-                    )
                 with clock.stage("model"):
                     erp = load_erp_extract(config)
                     for landing in erp.landings:
                         book.record_landing(landing, None)
+                    failed = book.failed_files()  # the ERP extracts' failures count too
+                    if failed and config.validation.fail_on_file_error:
+                        names = ", ".join(str(f["file_path"]) for f in failed)
+                        raise FileErrorsFatal(
+                            f"validation.fail_on_file_error is set and these files failed: {names}"
+                        )
                     result = build_marts(state, config, book, erp, run_id, as_of)
                 slowest = sorted(result.model_seconds.items(), key=lambda item: -item[1])[:5]
                 logger.info("slowest models: %s", ", ".join(f"{name} {sec:.1f}s" for name, sec in slowest))

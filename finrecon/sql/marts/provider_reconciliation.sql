@@ -1,8 +1,8 @@
 -- grain: reference source × scope × day × currency: a provider API's own daily total (today: Azure's Cost
--- Management query API) next to what the exports landed for the same scope and day
--- exported_cost = Σ BilledCost (ActualCost reference) or Σ EffectiveCost (AmortizedCost) of the landed charges of
--- that provider, billing account or subscription and day; status 'matched' when within 0.01 (or 0.01 %), else
--- 'mismatch'; 'not_exported' when no charge of the scope landed that day
+-- Management query API) next to what the exports landed for the same scope and day.
+-- Columns: exported_cost = Σ BilledCost (ActualCost reference) or Σ EffectiveCost (AmortizedCost) of the landed
+-- charges of that provider, billing account or subscription and day; status 'matched' when within 0.01 (or
+-- 0.01 %), else 'mismatch'; 'not_exported' when no charge of the scope landed that day
 with reference as (
     select
         source as reference_source,

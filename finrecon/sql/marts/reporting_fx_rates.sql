@@ -1,8 +1,8 @@
--- grain: rate day × currency: the rate that converts that currency into the reporting currency (report.currency)
--- on that day, for every charge day × billing currency in the lake, as_of × every PO and invoice currency, and
--- every day × currency of a provider API reference total: the latest ERP rate on or before the day (an inverse
--- rate when only the other direction exists), 1.0 for the reporting currency itself, NULL (fx_missing) when
--- there is none: never 1.0
+-- grain: rate day × currency, for every charge day × billing currency in the lake, as_of × every PO and invoice
+-- currency, and every day × currency of a provider API reference total.
+-- The rate converts that currency into the reporting currency (report.currency) on that day: the latest ERP rate
+-- on or before the day (an inverse rate when only the other direction exists), 1.0 for the reporting currency
+-- itself, NULL (fx_missing) when there is none: never 1.0
 with needed as (
     select distinct cast(ChargePeriodStart as date) as rate_day, BillingCurrency as from_currency
     from lake_charges
