@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench clean bqemulator azurite
+.PHONY: install run test lint bench clean bqemulator azurite audit
 
-$(BIN)/finrecon: pyproject.toml
+# requirements.lock pins every package (regenerate: a fresh venv, `pip install -e '.[dev]'`, `pip freeze
+# --exclude-editable`); installs are constrained to it, so CI and `make audit` see the same versions.
+$(BIN)/finrecon: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --constraint requirements.lock -e '.[dev]'
 	touch $(BIN)/finrecon
 
 install: $(BIN)/finrecon
@@ -23,6 +25,13 @@ lint: install
 
 test: lint bqemulator azurite
 	$(BIN)/pytest
+
+# Known vulnerabilities in the locked dependencies (pip-audit in its own venv; .ci/audit.py says when the
+# advisory service cannot be reached instead of reporting a pass). CI runs it before the tests.
+AUDIT_VENV := .venv-audit
+audit:
+	test -x $(AUDIT_VENV)/bin/pip-audit || ($(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install --quiet 'pip-audit>=2.10,<2.11')
+	$(AUDIT_VENV)/bin/python .ci/audit.py requirements.lock
 
 # Benchmarks (not part of the tests): `make bench ROWS=10000000 FORMAT=parquet`; see BENCHMARKS.md.
 ROWS ?= 1000000

@@ -23,6 +23,7 @@ from finrecon.models.config import (
     GcpBigQuerySource,
     load_config,
 )
+from finrecon.ops.permissions import restricted_umask
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # Wide enough for the summary tables when the output is a file or a pipe (Rich would assume 80 columns).
@@ -84,6 +85,17 @@ def _failure_line(failed: dict[str, object], config: Config) -> str:
     return f"{_where(str(failed['source']), config)}: {error}" + (f"; {fix}" if fix else "")
 
 
+def _stale_lines(failed_files: list[dict[str, Any]], config: Config) -> list[str]:
+    """One line per partition a failure left stale: it stays published at the version an earlier run landed."""
+    lines = [
+        f"{_where(str(failed['source']), config)}: {stale['file_path']} keeps its last good version "
+        f"(landed by run {stale['last_good_run']}) in the publication until a run refreshes it"
+        for failed in failed_files
+        for stale in failed.get("stale", [])
+    ]
+    return list(dict.fromkeys(lines))
+
+
 class _InputsTable(Table):
     """The `validate` table, remembering each row's (source, problem) to print them unwrapped after it."""
 
@@ -132,7 +144,8 @@ def run(
     from finrecon.ops import progress
     from finrecon.report.summary import render
 
-    _state_free_or_exit(loaded)
+    with restricted_umask(loaded.warehouse.umask_bits):  # the state file may be created here
+        _state_free_or_exit(loaded)
     flow = configured_nightly(loaded)
     config_path = str(config) if config else os.environ.get("FINRECON_CONFIG")
     try:
@@ -150,6 +163,8 @@ def run(
         lines = dict.fromkeys(_failure_line(failed, loaded) for failed in outcome.failed_files)  # once each
         for line in lines:
             err_console.print(f"[yellow]file failed:[/yellow] {line}", soft_wrap=True)
+        for line in _stale_lines(outcome.failed_files, loaded):
+            err_console.print(f"[yellow]stale:[/yellow] {line}", soft_wrap=True)
         err_console.print("see finops.run_files and finops.quarantine; the rest was published")
         raise typer.Exit(EXIT_FILES_FAILED)
 
@@ -397,7 +412,8 @@ def report(
         err_console.print(f"[red]no published database at {published}[/red]: run `finrecon run` first")
         raise typer.Exit(EXIT_BAD_CONFIG)
     target = out if out is not None else published.with_name("report.html")
-    written = write_report(published, target, loaded.alerts.burn_thresholds)
+    with restricted_umask(loaded.warehouse.umask_bits):
+        written = write_report(published, target, loaded.alerts.burn_thresholds)
     console.print(str(written), soft_wrap=True)
 
 
@@ -483,7 +499,8 @@ def export(
     if not path.exists():
         err_console.print(f"[red]no published database at {path}[/red]: run `finrecon run` first")
         raise typer.Exit(EXIT_BAD_CONFIG)
-    written = export_parquet(path, parquet)
+    with restricted_umask(loaded.warehouse.umask_bits):
+        written = export_parquet(path, parquet)
     console.print(f"{len(written)} Parquet files in {parquet}")
 
 

@@ -27,6 +27,7 @@ import duckdb
 from finrecon.models.config import DEFAULT_CONFIG_TOML, PROJECT_ROOT
 from finrecon.models.focus import FOCUS_COLUMNS
 from finrecon.warehouse.models_runner import SQL_DIR, Model, load_models
+from finrecon.warehouse.sql_text import identifier, literal
 
 DICTIONARY_DIR = SQL_DIR / "dictionary"
 OUTPUT = PROJECT_ROOT / "docs" / "data-dictionary.md"
@@ -322,10 +323,6 @@ def _comment_text(text: str, limit: int = 1000) -> str:
     return plain if len(plain) <= limit else plain[: limit - 1] + "…"
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def apply_comments(
     con: duckdb.DuckDBPyConnection, catalog: str, docs: dict[str, TableDoc] | None = None
 ) -> None:
@@ -337,9 +334,9 @@ def apply_comments(
             continue
         grain, _ = table_grain(table.name, docs)
         description = docs[table.name].description.split("\n\n", 1)[0]
-        target = f'"{catalog}".main."{table.name}"'
+        target = f"{identifier(catalog)}.main.{identifier(table.name)}"
         text = _comment_text(f"Grain: {grain.rstrip('.')}. {description}".replace("**", ""))
-        con.execute(f"comment on {table.kind} {target} is {_sql_text(text)}")
+        con.execute(f"comment on {table.kind} {target} is {literal(text)}")  # COMMENT ON takes no parameter
         money = money_of(table.name, docs)
         for column, type_ in table.columns:
             group = meaning_of(table.name, column, docs)
@@ -347,7 +344,7 @@ def apply_comments(
                 continue
             unit = unit_hint(column, type_, money, group.unit)
             text = group.meaning + (f" [{unit}]" if unit else "")
-            con.execute(f'comment on column {target}."{column}" is {_sql_text(_comment_text(text))}')
+            con.execute(f"comment on column {target}.{identifier(column)} is {literal(_comment_text(text))}")
 
 
 def bundled_config(workdir: Path) -> Path:

@@ -8,10 +8,7 @@ from pathlib import Path
 import duckdb
 
 from finrecon.docs import published_schema
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+from finrecon.warehouse.sql_text import identifier
 
 
 def export_parquet(database: Path, out_dir: Path) -> list[Path]:
@@ -24,8 +21,8 @@ def export_parquet(database: Path, out_dir: Path) -> list[Path]:
             target = out_dir / f"{name}.parquet"
             partial = target.with_name(f".{target.name}.partial")  # a reader never sees half a file
             con.execute(
-                f'copy (select * from "{name}") to {_sql_text(partial.as_posix())} '
-                "(format parquet, compression zstd)"
+                f"copy (select * from {identifier(name)}) to ? (format parquet, compression zstd)",
+                [partial.as_posix()],
             )
             partial.replace(target)
             written.append(target)

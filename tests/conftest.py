@@ -1,7 +1,11 @@
-"""Shared fixtures: one Prefect test harness for the whole session (its server takes ~15 s to start)."""
+"""Shared fixtures: one Prefect test harness for the whole session (its server takes ~15 s to start), and Prefect
+logs routed into a CliRunner invocation's output."""
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -13,3 +17,41 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+class _CurrentStderr(io.TextIOBase):
+    """Whatever `sys.stderr` is at the moment of writing (CliRunner swaps it for each invocation)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@pytest.fixture
+def prefect_logs_in_output(prefect_harness: None) -> Iterator[None]:
+    """Prefect's console log handlers write into this invocation's output, as they would to a terminal.
+
+    They keep the stream they were created with, which is a closed CliRunner stream by the second test: every log
+    line would then be a "Logging error" traceback of the test rig's own, hiding what the command really prints.
+    """
+    handlers = {
+        handler
+        for logger in [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+        if isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+        if isinstance(handler, logging.StreamHandler) and type(handler).__module__.startswith("prefect")
+    }
+    saved = [(h, h.stream, getattr(h, "console", None) and h.console.file) for h in handlers]
+    for handler in handlers:
+        handler.stream = _CurrentStderr()  # not setStream: it flushes the old, closed stream
+        if getattr(handler, "console", None) is not None:
+            handler.console.file = handler.stream
+    try:
+        yield
+    finally:
+        for handler, stream, file in saved:
+            handler.stream = stream
+            if file is not None:
+                handler.console.file = file

@@ -18,6 +18,7 @@ from finrecon.alerts.lifecycle import Changes, apply, pending, queue_reminders, 
 from finrecon.alerts.model import Finding
 from finrecon.alerts.rules import evaluate
 from finrecon.models.config import Config
+from finrecon.ops.failpoints import failpoint
 from finrecon.warehouse.publish import PUBLISH_ALIAS, copy_state_tables
 from finrecon.warehouse.state import State
 
@@ -104,6 +105,7 @@ def deliver_pending(
     if not notifications:
         return 0, 0
     results = deliver(notifications, config) if sleep is None else deliver(notifications, config, sleep)
+    failpoint("alerts.delivered")  # crash tests: sent, not yet recorded as sent
     with state.transaction() as con:
         record(con, results, run_id, now)
     for result in results:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import polars as pl
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
@@ -33,10 +35,12 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     CredentialRetrievalError,
+    IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
+    ResponseStreamingError,
     SSOError,
     TokenRetrievalError,
 )
@@ -47,6 +51,7 @@ from finrecon.connectors.focus_files import read_focus_file
 from finrecon.models.aws_cur import legacy_column, legacy_tag_key
 from finrecon.models.config import AwsCurSource
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
+from finrecon.ops.failpoints import failpoint
 from finrecon.ops.progress import transferred as show_transferred
 
 logger = logging.getLogger(__name__)
@@ -132,8 +137,8 @@ def _s3_client(source: AwsCurSource) -> Any:
         )
     config = BotoConfig(
         retries={"max_attempts": source.max_attempts, "mode": "standard"},  # throttling, 5xx, resets
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=source.connect_timeout_seconds,
+        read_timeout=source.read_timeout_seconds,
         s3={"addressing_style": "path"} if source.endpoint_url else None,
     )
     return session.client("s3", endpoint_url=source.endpoint_url, config=config)
@@ -182,7 +187,26 @@ def describe_client_error(err: ClientError | BotoCoreError, bucket: str, key: st
         return f"{where}: not found ({code})"
     if code == "NoSuchBucket":
         return f"s3://{bucket}: bucket does not exist"
+    metadata = err.response.get("ResponseMetadata", {})
+    status = int(metadata.get("HTTPStatusCode") or 0)
+    if status >= 500 or status == 429 or code in _THROTTLING_CODES:
+        attempts = int(metadata.get("RetryAttempts") or 0) + 1
+        return (
+            f"{where}: S3 still failing with HTTP {status} ({code}) after {attempts} attempts; a service-side or "
+            "throttling problem: rerun later (or raise the source's `max_attempts`)"
+        )
     return f"{where}: S3 error {code}: {err.response.get('Error', {}).get('Message', '')}"
+
+
+_THROTTLING_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+}
+# A body cut short after the headers arrived: botocore's retries are over by then, so the read is retried here.
+_SHORT_READS = (IncompleteReadError, ResponseStreamingError, ReadTimeoutError, ConnectionClosedError)
 
 
 def list_deliveries(client: Any, source: AwsCurSource) -> Listing:
@@ -255,10 +279,7 @@ def _legacy_listing(objects: list[tuple[str, str]], source: AwsCurSource) -> Lis
 def read_manifest(client: Any, source: AwsCurSource, ref: ManifestRef) -> Delivery:
     """Fetch and parse one manifest: its delivery id, data file keys (in order) and column names."""
     where = f"s3://{source.bucket}/{ref.key}"
-    try:
-        body = client.get_object(Bucket=source.bucket, Key=ref.key)["Body"].read()
-    except (ClientError, BotoCoreError) as err:
-        raise DeliveryError(describe_client_error(err, source.bucket, ref.key)) from None
+    body = _get_whole(client, source, ref.key)
     try:
         manifest = json.loads(body)
     except ValueError as err:
@@ -277,6 +298,26 @@ def read_manifest(client: Any, source: AwsCurSource, ref: ManifestRef) -> Delive
         _manifest_column(c) for c in manifest.get("columns", []) if isinstance(c, dict) and c.get("name")
     )
     return Delivery(ref, str(delivery_id or ref.etag), keys, columns)
+
+
+def _get_whole(client: Any, source: AwsCurSource, key: str) -> bytes:
+    """An object's bytes; a body cut short (reset, timeout, fewer bytes than Content-Length) is fetched again,
+    with backoff, as many times as botocore retries (`max_attempts`: retries after the first, as in botocore;
+    its retries end when the headers arrive)."""
+    attempts = source.max_attempts + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return bytes(client.get_object(Bucket=source.bucket, Key=key)["Body"].read())
+        except _SHORT_READS as err:
+            if attempt == attempts:
+                raise DeliveryError(
+                    f"s3://{source.bucket}/{key}: the download was cut short {attempt} times "
+                    f"({type(err).__name__}); check the network and any proxy, then rerun"
+                ) from None
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 20.0))
+        except (ClientError, BotoCoreError) as err:
+            raise DeliveryError(describe_client_error(err, source.bucket, key)) from None
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _manifest_column(column: dict[str, Any]) -> str:
@@ -329,6 +370,12 @@ def _download(client: Any, bucket: str, key: str, target: Path, manifest_key: st
     except (ClientError, BotoCoreError) as err:
         partial.unlink(missing_ok=True)
         raise DeliveryError(describe_client_error(err, bucket, key)) from None
+    except Boto3Error as err:  # s3transfer gave up on a body cut short, after its own retries
+        partial.unlink(missing_ok=True)
+        raise DeliveryError(
+            f"s3://{bucket}/{key}: the download kept being cut short ({type(err).__name__}: {err}); nothing of "
+            "it was landed; check the network and any proxy, then rerun"
+        ) from None
     size = partial.stat().st_size
     if size != expected:
         partial.unlink(missing_ok=True)
@@ -347,6 +394,7 @@ class _Progress:
 
     def __call__(self, transferred: int) -> None:
         self.done += transferred
+        failpoint("download.partial")  # crash tests: killed with the object partly downloaded
         show_transferred(self.label, transferred, self.total)  # a bar when run in a terminal
         if self.done >= self.next_report:
             logger.info("%s: %d of %d MiB", self.label, self.done >> 20, self.total >> 20)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,7 @@ def container_client(source: AzureExportSource) -> Any:
             )  # cached: the client's requests reuse it
         except ClientAuthenticationError as err:
             raise ExportError(describe_error(err, f"{source.location}/")) from None
-        service = BlobServiceClient(source.account_url, credential=credential)
+        service = BlobServiceClient(source.account_url, credential=credential, **_transport_options(source))
     else:
         connection_string = os.environ.get(source.connection_string_env)
         if not connection_string:
@@ -89,8 +90,29 @@ def container_client(source: AzureExportSource) -> Any:
                 f"{source.location}: set `account_url` or the environment variable {source.connection_string_env} "
                 "to the storage account's connection string"
             )
-        service = BlobServiceClient.from_connection_string(connection_string)
+        service = BlobServiceClient.from_connection_string(connection_string, **_transport_options(source))
     return service.get_container_client(source.container)
+
+
+def _transport_options(source: AzureExportSource) -> dict[str, Any]:
+    """Retries and timeouts from the source (the SDK's own: 15 s + 3^n waits, 20 s and 60 s timeouts)."""
+    return {
+        "retry_policy": _backoff_policy(source.max_retries, source.retry_backoff_seconds),
+        "connection_timeout": source.connect_timeout_seconds,
+        "read_timeout": source.read_timeout_seconds,
+    }
+
+
+def _backoff_policy(retries: int, backoff: float) -> Any:
+    """The storage SDK's retry (5xx incl. ServerBusy, 408, resets, timeouts; never 4xx such as an expired
+    credential), waiting backoff × 2^n ± 20 %: its ExponentialRetry adds a fixed ±3 s jitter, untunable below."""
+    from azure.storage.blob import ExponentialRetry
+
+    class Backoff(ExponentialRetry):
+        def get_backoff_time(self, settings: dict[str, Any]) -> float:
+            return float(backoff * 2 ** settings["count"] * random.uniform(0.8, 1.2))
+
+    return Backoff(retry_total=retries)
 
 
 def _root(source: AzureExportSource) -> str:
@@ -102,8 +124,10 @@ def describe_error(err: Exception, where: str) -> str:
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
+        IncompleteReadError,
         ResourceNotFoundError,
         ServiceRequestError,
+        ServiceResponseError,
     )
 
     if isinstance(err, ResourceNotFoundError):
@@ -114,9 +138,21 @@ def describe_error(err: Exception, where: str) -> str:
             "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or use a managed identity; or drop `account_url` and set "
             "the connection string variable"
         )
+    if isinstance(err, IncompleteReadError) or (
+        isinstance(err, HttpResponseError) and err.status_code is None
+    ):
+        return (
+            f"{where}: the download kept being cut short ({type(err).__name__}) after retries; nothing of it was "
+            "landed; check the network and any proxy, then rerun"
+        )
     if isinstance(err, HttpResponseError):
         code = getattr(err, "error_code", None) or err.status_code
         code = getattr(code, "value", code)  # StorageErrorCode.AUTHORIZATION_FAILURE -> AuthorizationFailure
+        if code in _EXPIRED or (err.status_code == 401 and code != "AuthorizationFailure"):
+            return (
+                f"{where}: the credential was refused as expired or invalid ({code}); refresh it (`az login`, a "
+                "new SAS or account key in the connection string, or the identity's secret) and rerun"
+            )
         if code in ("AuthenticationFailed", "AuthorizationFailure"):  # a wrong key or SAS, or the firewall
             return (
                 f"{where}: the storage account refused the credentials ({code}); check the account key or SAS in "
@@ -126,13 +162,27 @@ def describe_error(err: Exception, where: str) -> str:
             return f"{where}: access denied ({code}); grant the identity Storage Blob Data Reader on the container"
         if isinstance(err, ClientAuthenticationError):
             return f"{where}: credentials refused ({code}); check the identity or the connection string"
+        if (err.status_code or 0) >= 500 or err.status_code in (408, 429):
+            return (
+                f"{where}: storage still failing with HTTP {err.status_code} ({code}) after retries; a service-side "
+                "or throttling problem: rerun later (or raise the source's `max_retries`)"
+            )
         return f"{where}: storage error {code}"
     if isinstance(err, ServiceRequestError):
         return (
             f"{where}: cannot reach storage ({type(err).__name__}); check `account_url` or the connection "
             "string's BlobEndpoint, the network and any proxy, then rerun"
         )
+    if isinstance(err, ServiceResponseError):  # reset, timed out or cut short, after the retries
+        return (
+            f"{where}: the connection to storage kept failing mid-response ({type(err).__name__}) after retries; "
+            "check the network and any proxy (or raise `read_timeout_seconds`), then rerun"
+        )
     return f"{where}: cannot reach storage ({type(err).__name__})"
+
+
+# A SAS or token past its expiry: refreshing it is the fix.
+_EXPIRED = ("ExpiredAuthenticationToken", "InvalidAuthenticationInfo", "AuthenticationTokenExpired")
 
 
 def list_months(container: Any, source: AzureExportSource) -> Listing:
@@ -230,16 +280,20 @@ def download_month(
     for index, (name, byte_count, _) in enumerate(manifest.blobs):
         where = f"azure://{source.container}/{name}"
         target = folder / f"{index:05d}-{Path(name).name}"
+        partial = target.with_name(target.name + ".partial")  # never a half-written file under the real name
         try:
-            with target.open("wb") as handle:
+            with partial.open("wb") as handle:
                 container.download_blob(name, progress_hook=progress.cumulative(where)).readinto(handle)
         except AzureError as err:
+            partial.unlink(missing_ok=True)
             raise ExportError(
                 f"{describe_error(err, where)}; it is listed in azure://{source.container}/{manifest.name}"
             ) from None
-        size = target.stat().st_size
+        size = partial.stat().st_size
         if byte_count is not None and size != byte_count:
+            partial.unlink(missing_ok=True)
             raise ExportError(f"{where}: {size} bytes, the manifest says {byte_count}; the run is incomplete")
+        partial.replace(target)
         fetched.append((name, target))
     try:
         now = _etag(container.get_blob_client(manifest.name).get_blob_properties().etag)

@@ -30,6 +30,9 @@ class CostManagementRetryPolicy(RetryPolicy):
     def __init__(self, *, max_retry_after: float = 300.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_retry_after = max_retry_after
+        # The query POST only reads: a reset, a timeout or a 502 after it was sent is safe to send again
+        # (azure-core retries a POST only on 500, 503 and 504 answers).
+        self._method_whitelist = self._method_whitelist | {"POST"}
 
     def get_retry_after(self, response: Any) -> float | None:
         standard = super().get_retry_after(response)
@@ -57,8 +60,18 @@ def cost_client(source: AzureQuerySource) -> Any:
     from azure.identity import DefaultAzureCredential
     from azure.mgmt.costmanagement import CostManagementClient
 
-    policy = CostManagementRetryPolicy(retry_total=source.max_retries, retry_status=source.max_retries)
-    options: dict[str, Any] = {"retry_policy": policy}
+    policy = CostManagementRetryPolicy(
+        retry_total=source.max_retries,
+        retry_status=source.max_retries,
+        retry_connect=source.max_retries,
+        retry_read=source.max_retries,
+        retry_backoff_factor=source.retry_backoff_seconds,
+    )
+    options: dict[str, Any] = {
+        "retry_policy": policy,
+        "connection_timeout": source.connect_timeout_seconds,
+        "read_timeout": source.read_timeout_seconds,
+    }
     if source.base_url:
         options["base_url"] = source.base_url
     return CostManagementClient(DefaultAzureCredential(), **options)
@@ -124,29 +137,52 @@ def query_month(client: Any, source: AzureQuerySource, month_start: date) -> lis
             rows += [dict(zip(columns, row, strict=True)) for row in body.get("rows", [])]
             next_link = body.get("nextLink")
     except AzureError as err:
-        raise QueryError(f"azure-query {source.scope}: {_describe(err, source.base_url)}") from None
+        # the month is in the input's name (run_files.file_path): one message for months failing alike
+        raise QueryError(f"azure-query {source.scope}: {_describe(err, source)}") from None
     return rows
 
 
-def _describe(err: Exception, base_url: str | None) -> str:
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+def _describe(err: Exception, source: AzureQuerySource) -> str:
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
 
+    base_url = source.base_url or "https://management.azure.com"
     if isinstance(err, ClientAuthenticationError) and err.status_code is None:  # no token: nothing was sent
         return (
             f"no Azure credential worked ({type(err).__name__}); run `az login`, set AZURE_CLIENT_ID, "
             "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or use a managed identity"
         )
     if isinstance(err, ClientAuthenticationError):
-        return f"credentials refused ({type(err).__name__}); check what DefaultAzureCredential finds"
+        code = getattr(err, "error", None) and getattr(err.error, "code", None)
+        return (
+            f"credentials refused ({err.status_code} {code or type(err).__name__}): expired or revoked; refresh "
+            "them (`az login`, a new client secret or the managed identity) and check what DefaultAzureCredential "
+            "finds, then rerun"
+        )
     if isinstance(err, ServiceRequestError):
         return (
-            f"cannot reach Cost Management at {base_url or 'https://management.azure.com'} "
+            f"cannot reach Cost Management at {base_url} "
             f"({type(err).__name__}); check the source's `base_url`, the network and any proxy, then rerun"
+        )
+    if isinstance(err, ServiceResponseError):  # reset or timed out after the request was sent, every retry
+        return (
+            f"Cost Management at {base_url} kept failing mid-response ({type(err).__name__}) after "
+            f"{source.max_retries} retries; check the network and any proxy (or raise `read_timeout_seconds`), "
+            "then rerun"
         )
     if isinstance(err, HttpResponseError):
         if err.status_code == 429:
             return "still throttled (429) after retries; Cost Management limits queries per tenant: try later"
         if err.status_code == 403:
             return "access denied (403); the identity needs Cost Management Reader on the scope"
+        if (err.status_code or 0) >= 500:
+            return (
+                f"still failing with HTTP {err.status_code} after {source.max_retries} retries; a service-side "
+                "problem: rerun later"
+            )
         return f"HTTP {err.status_code}: {getattr(err, 'message', '') or err}"
     return f"{type(err).__name__}: {err}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from finrecon.connectors._files import file_format, read_delivered
-from finrecon.models.focus import COLUMN_ALIASES, FOCUS_COLUMNS
+from finrecon.models.focus import COLUMN_ALIASES, FOCUS_COLUMNS, RESERVED_COLUMNS
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
 
 _CANONICAL = {name.lower(): name for name in FOCUS_COLUMNS} | {
@@ -36,11 +36,36 @@ def canonical_column(name: str) -> str:
 
 
 def read_focus_file(path: Path, null_values: list[str]) -> pl.DataFrame:
-    """One FOCUS file as delivered (CSV as text, Parquet typed) with canonical names and `x_source_row`."""
+    """One FOCUS file as delivered (CSV as text, Parquet typed) with canonical names and `x_source_row`.
+
+    Two delivered columns that land under one name (compared ignoring case, as DuckDB compares them) or a column
+    named like one the pipeline adds fail the file, naming the column; the error carries the rows for the books.
+    """
     frame = read_delivered(path, null_values)
     renamed = {c: canonical_column(c) for c in frame.columns if c != ROW_COLUMN}
-    targets = list(renamed.values())
-    clashes = sorted({t for t in targets if targets.count(t) > 1})
+    by_key: dict[str, list[str]] = {}
+    for delivered, target in renamed.items():
+        by_key.setdefault(target.lower(), []).append(delivered)
+    clashes = sorted(names for names in by_key.values() if len(names) > 1)
     if clashes:
-        raise FileLevelError(clashes[0], "unique_column", f"{path.name}: column {clashes[0]!r} appears twice")
+        names = clashes[0]
+        target = renamed[names[0]]
+        spelled = " and ".join(repr(name) for name in names)
+        message = f"{path.name}: column {target!r} appears twice (delivered as {spelled})"
+        raise FileLevelError(target, "unique_column", message, _unambiguous(frame, renamed))
+    reserved = sorted(t for t in renamed.values() if t.lower() in RESERVED_COLUMNS)
+    if reserved:
+        message = f"{path.name}: column {reserved[0]!r} is reserved for a column the pipeline adds; rename it"
+        raise FileLevelError(reserved[0], "not_reserved_column", message, _unambiguous(frame, renamed))
     return frame.rename(renamed)
+
+
+def _unambiguous(frame: pl.DataFrame, renamed: dict[str, str]) -> pl.DataFrame:
+    """The frame with every column renamed that can be: what the books of a failed file are counted from."""
+    keys = [target.lower() for target in renamed.values()]
+    safe = {
+        delivered: target
+        for delivered, target in renamed.items()
+        if keys.count(target.lower()) == 1 and target.lower() not in RESERVED_COLUMNS
+    }
+    return frame.select([c for c in frame.columns if c in safe or c == ROW_COLUMN]).rename(safe)

@@ -154,23 +154,23 @@ def open_months(today: date, invoice_close_day: int) -> set[str]:
 
 def _run(client: Any, source: GcpBigQuerySource, sql: str, parameters: list[Any]) -> pa.Table:
     from google.api_core import exceptions
-    from google.api_core.retry import Retry
     from google.auth.exceptions import GoogleAuthError
     from google.cloud import bigquery
-    from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
+    from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
-    retry = Retry(
-        initial=source.retry_initial_seconds,
-        maximum=30.0,
-        multiplier=2.0,
-        timeout=source.retry_deadline_seconds,
-    )
+    # BigQuery's own predicate (rateLimitExceeded, backendError, 429, 5xx, resets and read timeouts), with our
+    # backoff and deadline: api_core's default predicate would give up on a timed-out request at once.
+    retry = DEFAULT_RETRY.with_delay(initial=source.retry_initial_seconds, maximum=30.0, multiplier=2.0)
+    retry = retry.with_timeout(source.retry_deadline_seconds)
     # Re-sending the insert and re-running a failed job (the client's own, fixed 10 to 40 minutes) are bounded by
     # the same deadline: an unreachable endpoint is reported after `retry_deadline_seconds`.
     job_retry = DEFAULT_JOB_RETRY.with_timeout(source.retry_deadline_seconds)
     config = bigquery.QueryJobConfig(query_parameters=parameters)
+    timeout = source.request_timeout_seconds  # per request: a silent answer is given up on and retried
     try:
-        job = job_retry(lambda: client.query(sql, job_config=config, retry=retry, job_retry=None))()
+        job = job_retry(
+            lambda: client.query(sql, job_config=config, retry=retry, job_retry=None, timeout=timeout)
+        )()
         result = job.result(retry=retry, job_retry=job_retry)
         return result.to_arrow(create_bqstorage_client=source.storage_read_api)
     except (exceptions.GoogleAPIError, GoogleAuthError) as err:
@@ -193,13 +193,22 @@ def _describe(err: Exception, source: GcpBigQuerySource) -> str:
         cause: Exception = err
         while isinstance(cause, exceptions.RetryError) and isinstance(cause.cause, Exception):
             cause = cause.cause  # retries nest (the job's around the request's): the error underneath
+        if isinstance(cause, exceptions.GoogleAPICallError) and cause.code:
+            return (
+                f"BigQuery at {endpoint} still failing with HTTP {cause.code} ({type(cause).__name__}) after "
+                f"retrying for retry_deadline_seconds = {source.retry_deadline_seconds:g}; a service-side or "
+                "throttling problem: rerun later"
+            )
         return (
             f"cannot reach BigQuery at {endpoint} ({type(cause).__name__}; gave up after retrying, "
             f"retry_deadline_seconds = {source.retry_deadline_seconds:g}); check the source's `endpoint_url`, the "
             "network and any proxy, then rerun"
         )
     if isinstance(err, exceptions.Unauthorized):
-        return "credentials refused (401); run `gcloud auth application-default login` or check `credentials_file`"
+        return (
+            "credentials refused (401): expired or revoked; refresh them (`gcloud auth application-default "
+            "login`, or a new key for `credentials_file`) and rerun"
+        )
     if isinstance(err, exceptions.Forbidden):
         return f"permission denied ({err.message}); the identity needs bigquery.jobs.create and table read rights"
     if isinstance(err, exceptions.NotFound):

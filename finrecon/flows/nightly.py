@@ -30,6 +30,7 @@ from finrecon.ops import logs as run_logs
 from finrecon.ops import progress
 from finrecon.ops.failpoints import failpoint
 from finrecon.ops.period import rerun_period
+from finrecon.ops.permissions import restricted_umask
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import publish
 from finrecon.warehouse.aws_landing import land_aws_period
@@ -232,21 +233,12 @@ def _publish_artifacts(summary: Summary) -> None:
     )
 
 
-@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
-def nightly(
-    config_path: str | None = None, as_of: date | None = None, period: str | None = None
-) -> RunOutcome:
-    """Reconcile cloud spend against POs for one night and publish the database analysts open.
-
-    A night with nothing new (no changed input, same ERP bytes, config, SQL and as_of) does no data work: the
-    last publication stands and the run is recorded as `unchanged` in the state file. `period` (YYYY-MM) re-lands
-    every input of that billing period first (a backfill or rerun; see finrecon/ops/period.py).
-    """
-    config = load_config(Path(config_path) if config_path else None)
-    as_of = as_of or config.as_of
+def _run_night(config: Config, as_of: date | None, period: str | None) -> RunOutcome:
+    """The night's work (see `nightly`)."""
     warehouse = config.warehouse
     published = config.resolve(warehouse.published_path)
     clock = StageClock()
+    failpoint("run.before-lock")  # concurrency tests: past the CLI's check, not holding the state file
     state = State.open(config.resolve(warehouse.state_path), warehouse.memory_limit, warehouse.temp_directory)
     run_id = new_run_id()
     run_logs.bind_run(run_id)  # every log record from here on carries the run id
@@ -255,6 +247,7 @@ def nightly(
     unchanged = False
     try:
         book = RunBook(state, run_id, config.resolve(warehouse.lake_path))
+        book.close_interrupted(published)  # runs a crash ended: failed, never trusted as published
         try:
             with clock.stage("land"):
                 landing_seconds = _record_inputs(book, config, state, run_id, as_of, period)
@@ -286,6 +279,7 @@ def nightly(
                     "published_billed_cost": result.billed_cost,
                     "published_effective_cost": result.effective_cost,
                     "inputs_signature": signature,
+                    "invariants_checked": result.invariants_checked,
                     "stage_seconds": json.dumps({k: round(v[0], 3) for k, v in clock.stages.items()}),
                 }
                 book.finish("succeeded", result.as_of, books)
@@ -308,6 +302,21 @@ def nightly(
         run_artifacts.publish_run_artifacts(path)  # untagged top list, open alerts
     logger.info("run %s %s %s", run_id, "left unchanged" if unchanged else "published", path)
     return RunOutcome(run_id, path, summary, failed, unchanged, clock.stages, landing_seconds)
+
+
+@flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
+def nightly(
+    config_path: str | None = None, as_of: date | None = None, period: str | None = None
+) -> RunOutcome:
+    """Reconcile cloud spend against POs for one night and publish the database analysts open.
+
+    A night with nothing new (no changed input, same ERP bytes, config, SQL and as_of) does no data work: the
+    last publication stands and the run is recorded as `unchanged` in the state file. `period` (YYYY-MM) re-lands
+    every input of that billing period first (a backfill or rerun; see finrecon/ops/period.py).
+    """
+    config = load_config(Path(config_path) if config_path else None)
+    with restricted_umask(config.warehouse.umask_bits):  # nothing the run writes is readable by others
+        return _run_night(config, as_of or config.as_of, period)
 
 
 def task_runner_for(runner: RunnerConfig) -> Any:

@@ -65,6 +65,13 @@ class WarehouseConfig(_Strict):
     lake_retention_hours: float = Field(default=24.0, ge=0)  # superseded lake parts outlive their replacement
     memory_limit: str | None = None  # DuckDB memory_limit, e.g. "4GB"
     temp_directory: Path | None = None  # DuckDB spill directory
+    # Files and folders a run writes (published database, state, lake, downloads, report, export) are created
+    # under this umask: "0027" gives files 0640 and folders 0750 (owner writes, group reads, others nothing).
+    umask: str = Field(default="0027", pattern=r"^0?[0-7]{3}$")
+
+    @property
+    def umask_bits(self) -> int:
+        return int(self.umask, 8)
 
 
 class FocusFilesSource(_Strict):
@@ -92,6 +99,8 @@ class AwsCurSource(_Strict):
     role_arn: str | None = None
     endpoint_url: str | None = None
     max_attempts: int = Field(default=8, ge=1)  # botocore retries (throttling, 5xx, connection errors)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=60.0, gt=0)  # a response silent this long is retried
     # A period no longer in the bucket (e.g. expired by an S3 lifecycle rule) keeps its landed rows; false: removed
     keep_missing_periods: bool = True
     null_values: list[str] = ["", "NULL", "null"]
@@ -128,6 +137,9 @@ class GcpBigQuerySource(_Strict):
     storage_read_api: bool = True  # results through the BigQuery Storage Read API when installed, else REST
     retry_initial_seconds: float = Field(default=1.0, gt=0)  # backoff on rateLimitExceeded / backendError
     retry_deadline_seconds: float = Field(default=600.0, gt=0)
+    request_timeout_seconds: float = Field(
+        default=120.0, gt=0
+    )  # starting a query; a silent answer is retried
 
     @model_validator(mode="after")
     def _one_table(self) -> GcpBigQuerySource:
@@ -168,6 +180,11 @@ class AzureExportSource(_Strict):
     root_folder_path: StorePath = ""
     export_name: str = Field(min_length=1)
     null_values: list[str] = ["", "NULL", "null"]
+    # Storage retries 5xx (ServerBusy is Azure Storage's throttling), resets and timeouts: waits backoff × 2^n
+    max_retries: int = Field(default=5, ge=0)
+    retry_backoff_seconds: float = Field(default=4.0, ge=0)
+    connect_timeout_seconds: float = Field(default=20.0, gt=0)
+    read_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @property
     def location(self) -> str:
@@ -193,6 +210,9 @@ class AzureQuerySource(_Strict):
     base_url: str | None = None  # default https://management.azure.com
     land_as_charges: bool = False
     max_retries: int = Field(default=6, ge=0)
+    retry_backoff_seconds: float = Field(default=0.8, ge=0)  # azure-core's backoff factor (Retry-After wins)
+    connect_timeout_seconds: float = Field(default=20.0, gt=0)
+    read_timeout_seconds: float = Field(default=120.0, gt=0)
 
 
 Source = Annotated[

@@ -104,3 +104,35 @@ ENUMS: dict[str, tuple[str, ...]] = {
 STRICT_ENUMS: tuple[str, ...] = ("ChargeCategory", "CommitmentDiscountStatus")
 
 CURRENCY_COLUMNS: tuple[str, ...] = ("BillingCurrency", "PricingCurrency")
+
+# Extension columns the pipeline itself adds to a landed charge (lineage) or derives in the models (lower case).
+# A delivered column of one of these names would shadow the pipeline's own (a spoofed `x_source_file`, a second
+# `x_po_number` in the charges view), so a FOCUS file carrying one fails, naming it.
+RESERVED_COLUMNS: frozenset[str] = frozenset(
+    {
+        # lineage, added at landing
+        "x_source",
+        "x_source_file",
+        "x_source_row",
+        "x_run_id",
+        # derived in the models (staging, the charges view, charges_daily)
+        "x_charge_date",
+        "x_billing_period",
+        "x_po_number",
+        "x_po_status",
+        "x_po_reason",
+        "x_po_source",
+        "x_po_tag_key",
+        "x_po_tag_value",
+        "x_po_line_number",
+        "x_po_line_match",
+        "x_quality_flags",
+        "x_reporting_currency",
+        "x_reporting_fx_rate",
+        "x_reporting_fx_rate_date",
+        "x_billed_cost_reporting",
+        "x_effective_cost_reporting",
+        "x_on_demand_equivalent_cost",
+        "x_on_demand_equivalent_cost_reporting",
+    }
+)

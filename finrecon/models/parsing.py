@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import duckdb
 import polars as pl
 
 _TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
@@ -75,33 +76,117 @@ def enum_expr(column: str, allowed: Iterable[str]) -> pl.Expr:
     return pl.col(column).str.strip_chars().str.to_lowercase().replace_strict(canonical, default=None)
 
 
-def canonical_tags(raw: str) -> str | None:
-    """One Tags text as a JSON object text, or None when it is not one.
+# Why a Tags text is refused: the check names a quarantine record carries.
+TAGS_NOT_AN_OBJECT = "is_json_object"
+TAGS_DUPLICATE_KEY = "has_unique_keys"
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object hook refusing a repeated key: which value counts would be a guess (DuckDB reads no map)."""
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _DuplicateKeyError(keys)
+    return dict(pairs)
+
+
+def _refuse_constant(name: str) -> object:
+    """NaN and Infinity are not JSON (RFC 8259), though Python reads them."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _tags_verdict(candidate: str) -> tuple[str | None, str | None]:
+    """(canonical text, None) for a JSON object every reader agrees on, else (None, the check it fails)."""
+    try:
+        parsed = json.loads(candidate, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+        # An unpaired surrogate escape ("\ud800") parses here but is not Unicode text: no UTF-8 reader takes it.
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except _DuplicateKeyError:
+        return None, TAGS_DUPLICATE_KEY
+    except (ValueError, RecursionError, UnicodeError):
+        return None, TAGS_NOT_AN_OBJECT
+    return (candidate, None) if isinstance(parsed, dict) else (None, TAGS_NOT_AN_OBJECT)
+
+
+def tags_verdict(raw: str) -> tuple[str | None, str | None]:
+    """One Tags text as (JSON object text, None), or (None, the check it fails).
 
     A JSON object is kept exactly as delivered; the brace-less fragments Azure EA exports write
-    (`"a": "b", "c": "d"`) are wrapped in braces.
+    (`"a": "b", "c": "d"`) are wrapped in braces. Refused: anything but an object, a repeated key, an unpaired
+    surrogate, nesting deeper than Python parses.
     """
-    for candidate in (raw, "{" + raw + "}"):
-        try:
-            parsed = json.loads(candidate)
-        except ValueError:
-            continue
-        return candidate if isinstance(parsed, dict) else None
-    return None
+    canonical, failed = _tags_verdict(raw)
+    if failed == TAGS_NOT_AN_OBJECT:
+        wrapped, wrapped_failed = _tags_verdict("{" + raw + "}")
+        if wrapped_failed != TAGS_NOT_AN_OBJECT:
+            return wrapped, wrapped_failed
+    return canonical, failed
+
+
+def canonical_tags(raw: str) -> str | None:
+    """One Tags text as a JSON object text, or None when it is not one (see `tags_verdict`)."""
+    return tags_verdict(raw)[0]
+
+
+def _unreadable_by_duckdb(texts: list[str]) -> set[str]:
+    """Of JSON object texts Python accepts, the ones DuckDB (which the models parse Tags with) reads as no map.
+
+    A belt to the braces above: a value that passed landing but broke `tags_map` would fail the whole night.
+    """
+    if not texts:
+        return set()
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "select t from unnest(?::varchar[]) as u(t) "
+            "where not coalesce(json_valid(t), false) "
+            "or try(json_transform(t, '\"MAP(VARCHAR, VARCHAR)\"')) is null",
+            [texts],
+        ).fetchall()
+    finally:
+        con.close()
+    return {row[0] for row in rows}
+
+
+def tags_verdicts(values: pl.Series) -> tuple[dict[str, str], dict[str, str]]:
+    """For the distinct Tags texts of `values`: {raw: canonical} for those rewritten, {raw: failed check}."""
+    failed: dict[str, str] = {}
+    rewritten: dict[str, str] = {}
+    accepted: dict[str, str] = {}
+    for raw in values.drop_nulls().unique().to_list():
+        canonical, check = tags_verdict(raw)
+        if canonical is None:
+            failed[raw] = check or TAGS_NOT_AN_OBJECT
+        else:
+            accepted[raw] = canonical
+    for raw, canonical in accepted.items():
+        if canonical != raw:
+            rewritten[raw] = canonical
+    unreadable = _unreadable_by_duckdb(sorted(set(accepted.values())))
+    for raw, canonical in accepted.items():
+        if canonical in unreadable:
+            failed[raw] = TAGS_NOT_AN_OBJECT
+            rewritten.pop(raw, None)
+    return rewritten, failed
+
+
+def tags_exprs(column: str, values: pl.Series) -> tuple[pl.Expr, pl.Expr]:
+    """Tags as JSON object text (NULL when invalid) and the check each invalid value fails (NULL when valid).
+
+    Parsed once per distinct value in `values`.
+    """
+    rewritten, failed = tags_verdicts(values)
+    text = pl.col(column).cast(pl.Utf8)
+    typed = text.replace(rewritten) if rewritten else text
+    if not failed:
+        return typed.alias(column), pl.lit(None, dtype=pl.Utf8)
+    typed = pl.when(text.is_in(list(failed))).then(None).otherwise(typed)
+    return typed.alias(column), text.replace_strict(failed, default=None, return_dtype=pl.Utf8)
 
 
 def tags_expr(column: str, values: pl.Series) -> pl.Expr:
     """Tags as JSON object text (parsed once per distinct value in `values`); NULL when invalid."""
-    invalid, rewritten = [], {}
-    for raw in values.drop_nulls().unique().to_list():
-        canonical = canonical_tags(raw)
-        if canonical is None:
-            invalid.append(raw)
-        elif canonical != raw:
-            rewritten[raw] = canonical
-    expr = pl.col(column).cast(pl.Utf8)
-    if rewritten:
-        expr = expr.replace(rewritten)
-    if invalid:
-        expr = pl.when(pl.col(column).is_in(invalid)).then(None).otherwise(expr)
-    return expr.alias(column)
+    return tags_exprs(column, values)[0]

@@ -61,6 +61,7 @@ def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
     lineage = rows.select("__position", ROW_COLUMN, source_file.alias("source_file"))
     failures = (
         _name_frame_level_columns(located, rows, schema)
+        .with_columns(shorten_raw_value(pl.col("raw_value")))
         .join(lineage, on="__position", how="left")
         .select(
             pl.col(ROW_COLUMN).alias("row_number"), "column_name", "check_name", "raw_value", "source_file"
@@ -75,6 +76,19 @@ def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
         quarantined_rows=rows.filter(is_bad).drop("__position"),
         failures=failures,
     )
+
+
+# A quarantined value longer than this is kept as its start and its length: a 50 MB cell must not be copied
+# into every quarantine table it passes through (the lake keeps nothing of it, the file keeps all of it).
+RAW_VALUE_MAX_CHARS = 1_000
+
+
+def shorten_raw_value(value: pl.Expr) -> pl.Expr:
+    """`value`, or its first RAW_VALUE_MAX_CHARS characters and its full length when it is longer."""
+    length = value.str.len_chars()
+    head = value.str.slice(0, RAW_VALUE_MAX_CHARS)
+    shortened = pl.concat_str([head, pl.lit("… ["), length.cast(pl.Utf8), pl.lit(" characters]")])
+    return pl.when(length > RAW_VALUE_MAX_CHARS).then(shortened).otherwise(value).alias("raw_value")
 
 
 def _frame_check_columns(schema: pa.DataFrameSchema) -> dict[str, list[str]]:
@@ -114,13 +128,20 @@ def _name_frame_level_columns(
 
 
 class FileLevelError(Exception):
-    """A failure that concerns a whole file (a missing column, an unreadable file)."""
+    """A failure that concerns a whole file (a missing column, an unreadable file).
 
-    def __init__(self, column: str | None, check: str, message: str) -> None:
+    `rows` is the file as far as it could be read (text, with `x_source_row`), when it could: the books then
+    count its rows and cost as read and quarantined instead of knowing nothing of them.
+    """
+
+    def __init__(
+        self, column: str | None, check: str, message: str, rows: pl.DataFrame | None = None
+    ) -> None:
         super().__init__(message)
         self.column = column
         self.check = check
         self.message = message
+        self.rows = rows
 
     def record(self) -> pl.DataFrame:
         """The file's one quarantine record: no row number, the column and check that failed."""
@@ -136,8 +157,9 @@ class FileLevelError(Exception):
         )
 
 
-def missing_columns_error(file_label: str, missing: list[str]) -> FileLevelError:
-    """The file-level failure for required columns a file lacks, naming the file and every missing column."""
+def missing_columns_error(file_label: str, missing: list[str], hint: str = "") -> FileLevelError:
+    """The file-level failure for required columns a file lacks, naming the file and every missing column
+    (`hint`: a likely cause, such as another delimiter, appended to the message)."""
     names = ", ".join(repr(name) for name in missing)
     noun = f"required column {names} is" if len(missing) == 1 else f"required columns {names} are"
-    return FileLevelError(",".join(missing), "column_present", f"{file_label}: {noun} missing")
+    return FileLevelError(",".join(missing), "column_present", f"{file_label}: {noun} missing{hint}")

@@ -485,6 +485,11 @@ def books_line(run: Row) -> str:
         f"rows read {run['rows_read']} = loaded {run['rows_loaded']} + quarantined {run['rows_quarantined']}; "
         f"BilledCost read {_money(run['billed_read'])} = loaded {_money(run['billed_loaded'])} + quarantined "
         f"{_money(run['billed_quarantined'])}; published {run['published_charge_rows']} charges"
+        + (
+            f"; {run['invariants_checked']} accounting invariants held"
+            if run.get("invariants_checked")
+            else ""
+        )
     )
 
 

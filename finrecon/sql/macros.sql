@@ -10,8 +10,11 @@ create or replace temp macro po_alnum(value) as
     regexp_replace(upper(trim(value)), '[^A-Z0-9]', '', 'g');
 
 -- A PO number for comparison: po_alnum, then the default prefix for an all-digit value; NULL when nothing is left.
+-- A value with any non-ASCII character (a Cyrillic 'Р', a full-width digit, a zero-width space) is compared as
+-- written, trimmed and upper-cased: stripping that character would turn a look-alike into the real PO number.
 create or replace temp macro normalize_po_number(value, default_prefix) as
     case
+        when regexp_matches(value, '[^\x00-\x7F]') then upper(trim(value))
         when po_alnum(value) = '' then null
         when default_prefix is not null and regexp_full_match(po_alnum(value), '[0-9]+')
             then po_alnum(default_prefix) || po_alnum(value)

@@ -89,6 +89,12 @@ def _empty(schema: pa.DataFrameSchema, typer: Callable[[pl.DataFrame], pl.DataFr
     return typer(pl.DataFrame(columns))
 
 
+def _needed_columns(raw: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """Only the columns reconciliation uses: an ERP extract may carry bank details or personal data (IBANs,
+    approvers' e-mails) that must never reach the quarantine, the state file or the publication."""
+    return raw.select(ROW_COLUMN, *(name for name in raw.columns if name in schema.columns))
+
+
 def load_extract(
     table: str,
     path: Path | None,
@@ -112,7 +118,7 @@ def load_extract(
         )
     raw: pl.DataFrame | None = None
     try:
-        raw = columns.apply(read_erp_file(path), display_path)
+        raw = _needed_columns(columns.apply(read_erp_file(path), display_path), schema)
         required = [name for name, column in schema.columns.items() if column.required]
         missing = [columns.source_of(name) for name in required if name not in raw.columns]
         if missing:

@@ -19,6 +19,7 @@ from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, land_charges
 from finrecon.warehouse.models_runner import landing_model
 from finrecon.warehouse.run import PlannedFile
+from finrecon.warehouse.sql_text import identifier
 
 
 def lines_to_focus(lines: pa.Table, label: str) -> pl.DataFrame:
@@ -47,7 +48,7 @@ def focus_rows(table: pa.Table, label: str) -> pl.DataFrame:
         described = con.execute("describe select * from focus_export").fetchall()
         projections = []
         for name, dtype, *_ in described:
-            quoted = '"' + str(name).replace('"', '""') + '"'
+            quoted = identifier(str(name))
             kind = str(dtype).upper().replace('"', "")
             if kind.startswith(
                 "STRUCT(KEY VARCHAR, VALUE VARCHAR)[]"

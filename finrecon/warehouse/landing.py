@@ -15,9 +15,11 @@ from pathlib import Path
 
 import polars as pl
 
+from finrecon.connectors._files import delimiter_hint
 from finrecon.connectors.focus_files import read_focus_file
 from finrecon.models import charges as charge_models
 from finrecon.models.quarantine import FileLevelError, empty_failures, missing_columns_error, split_valid
+from finrecon.ops.failpoints import failpoint
 from finrecon.warehouse.lake import Part, write_parts
 
 COST_COLUMNS = ("BilledCost", "EffectiveCost")
@@ -172,9 +174,11 @@ def validate_charges(
         raw = charge_models.prepare(raw)
         missing = charge_models.missing_required(raw.columns)
         if missing:
-            raise missing_columns_error(relative_path, missing)
+            raise missing_columns_error(relative_path, missing, delimiter_hint(raw.columns))
         split = split_valid(raw, charge_models.charge_schema(raw.columns))
     except FileLevelError as err:
+        if raw is None and err.rows is not None:
+            raw = charge_models.prepare(err.rows)  # unreadable as a whole, but its rows could be counted
         return _failed(source, relative_path, key, err, raw)
     bad_rows = split.quarantined_rows
     books = Books(
@@ -254,6 +258,7 @@ def land_charges(
     typed = charge_models.type_charges(checked.valid).with_columns(lineage)
     charge_models.canonical_schema().validate(typed)
     parts = write_parts(typed, lake_root, key, run_id) if typed.height else []
+    failpoint("landing.part-written")  # crash tests: parts in the lake, not yet in the state file
     landed_billed = sum(p.billed_cost for p in parts)
     if (
         not costs_match(landed_billed, checked.books.billed_loaded)

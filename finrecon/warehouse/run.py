@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from finrecon.connectors import aws_cur, azure_exports, azure_query, gcp_bigquery
@@ -73,6 +74,7 @@ def new_run_id() -> str:
 _FETCH_ONLY_SETTINGS = {
     "path", "max_attempts", "profile", "role_arn", "retry_initial_seconds", "retry_deadline_seconds",
     "credentials_file", "storage_read_api", "max_retries", "account_url", "connection_string_env",
+    "connect_timeout_seconds", "read_timeout_seconds", "request_timeout_seconds", "retry_backoff_seconds",
 }  # fmt: skip
 # The staging models a source kind applies at landing: changing one re-lands that kind's inputs.
 _LANDING_SQL = {
@@ -373,6 +375,32 @@ where rows_before <> rows_after
 """
 
 
+INTERRUPTED = (
+    "interrupted: the process ended before the run finished (killed or crashed); nothing was published"
+)
+INTERRUPTED_BEFORE_PUBLISHING = (
+    "interrupted before publishing: the process ended after the build, before the new database was renamed into "
+    "place; nothing was published"
+)
+
+
+def _publishing_run(published: Path) -> str | None:
+    """The run that built the published database (the newest succeeded run in its copy of `runs`), if any."""
+    if not published.exists():
+        return None
+    try:
+        con = duckdb.connect(str(published), read_only=True)
+        try:
+            rows = con.execute(
+                "select run_id from runs where status = 'succeeded' order by started_at desc limit 1"
+            ).fetchall()
+        finally:
+            con.close()
+    except duckdb.Error:
+        return None  # unreadable, or a publication without a run log: nothing to compare with
+    return str(rows[0][0]) if rows else None
+
+
 class RunBook:
     """Records a run's landings in the state file, one transaction per file."""
 
@@ -533,6 +561,28 @@ class RunBook:
         )[0]
         return row
 
+    def close_interrupted(self, published: Path) -> None:
+        """Mark the runs a crash (SIGKILL, OOM, power loss) ended as `failed`, so nothing trusts them.
+
+        A killed run stays `running`. One killed after recording its success but before its database was renamed
+        into place says `succeeded` while no publication has it: the next night would compare its inputs against
+        that run's, find nothing new and never publish them, and billing-period history would keep versions
+        nobody saw. The published file says which run built it; a `succeeded` run newer than that one never
+        published. This run holds the state file's lock, so no other run is in progress.
+        """
+        built_by = _publishing_run(published)
+        with self.state.transaction() as con:
+            con.execute(
+                "update runs set status = 'failed', message = ? where status = 'running' and run_id <> ?",
+                [INTERRUPTED, self.run_id],
+            )
+            if built_by is not None:
+                con.execute(
+                    "update runs set status = 'failed', message = ? where status = 'succeeded' "
+                    "and started_at > (select started_at from runs where run_id = ?)",
+                    [INTERRUPTED_BEFORE_PUBLISHING, built_by],
+                )
+
     def last_published_signature(self) -> str | None:
         rows = self.state.rows(
             "select inputs_signature from runs where status = 'succeeded' and run_id <> ? "
@@ -542,10 +592,53 @@ class RunBook:
         return str(rows[0]["inputs_signature"]) if rows and rows[0]["inputs_signature"] else None
 
     def failed_files(self) -> list[dict[str, object]]:
-        return self.state.rows(
+        """This run's failed inputs, each with `stale`: what of it stays published at its last good version (see
+        `stale_inputs`), as dicts of file_path and last_good_run."""
+        stale: dict[tuple[str, str], list[dict[str, object]]] = {}
+        for row in self.stale_inputs():
+            stale.setdefault((str(row["source"]), str(row["failed_path"])), []).append(row)
+        rows = self.state.rows(
             "select source, file_path, error from run_files where run_id = ? and status = 'failed'",
             [self.run_id],
         )
+        return [row | {"stale": stale.get((str(row["source"]), str(row["file_path"])), [])} for row in rows]
+
+    def stale_inputs(self) -> list[dict[str, object]]:
+        """The run's stale partitions: inputs it could not refresh whose last good version stays published.
+
+        A failed input keeps its current lake parts (or reference totals); a source whose listing failed keeps
+        every input it had landed. Rows: source, file_path, last_good_run (the run that landed what stands) and
+        failed_path (the failed input: the partition itself, or its source's listing).
+        """
+        failed = self.state.rows(
+            "select source, file_key, file_path from input_files where landed_run_id = ? and status = 'failed'",
+            [self.run_id],
+        )
+        standing = {
+            str(r["file_key"]): r
+            for r in self.state.rows(
+                """
+                select i.file_key, i.source, i.file_path, max(s.run_id) as last_good_run
+                from input_files i
+                join (select file_key, run_id from lake_parts union all select file_key, run_id from reference_totals) s
+                    using (file_key)
+                group by all
+                """
+            )
+        }
+        found = []
+        for fail in failed:
+            source, key = str(fail["source"]), str(fail["file_key"])
+            if key == file_key(source, "listing"):
+                keys = sorted(k for k, r in standing.items() if r["source"] == source)
+            else:
+                keys = [key] if key in standing else []
+            found += [
+                {"source": source, "file_path": standing[k]["file_path"],
+                 "last_good_run": standing[k]["last_good_run"], "failed_path": fail["file_path"]}
+                for k in keys
+            ]  # fmt: skip
+        return sorted(found, key=lambda r: (str(r["source"]), str(r["file_path"])))
 
     def finish(
         self,
@@ -555,8 +648,18 @@ class RunBook:
         message: str | None = None,
     ) -> None:
         values: dict[str, object] = {**self.totals(), **(extra or {})}
+        if status == "succeeded" and message is None:
+            message = stale_message(self.stale_inputs())
         assignments = ", ".join(f"{name} = ?" for name in values)
         self.state.con.execute(
             f"update runs set {assignments}, status = ?, as_of = ?, finished_at = ?, message = ? where run_id = ?",
             [*values.values(), status, as_of, datetime.now(UTC), message, self.run_id],
         )
+
+
+def stale_message(stale: list[dict[str, object]]) -> str | None:
+    """The run's status line for its stale partitions (runs.message of a run that published), or None."""
+    if not stale:
+        return None
+    listed = "; ".join(f"{r['source']} {r['file_path']} (last good: run {r['last_good_run']})" for r in stale)
+    return f"stale: {len(stale)} input(s) failed this run and keep their last good version: {listed}"

@@ -97,6 +97,7 @@ create table if not exists restatements (
 alter table quarantine add column if not exists source_file varchar;  -- data file within a multi-file input
 alter table runs add column if not exists inputs_signature varchar;
 alter table runs add column if not exists stage_seconds varchar;  -- JSON: stage -> wall seconds
+alter table runs add column if not exists invariants_checked integer;  -- accounting invariants that held (warehouse/invariants.py)
 create table if not exists run_files (
     run_id varchar not null,
     source varchar not null,

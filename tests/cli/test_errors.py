@@ -8,8 +8,6 @@ the three parts of the message, that no traceback is printed and that no secret 
 
 from __future__ import annotations
 
-import io
-import logging
 import socket
 import subprocess
 import sys
@@ -38,44 +36,6 @@ pytest_plugins = ["connectors.conftest", "azure_query_server"]
 runner = CliRunner()
 
 EXIT_FILES_FAILED, EXIT_BAD_CONFIG, EXIT_RUN_FAILED = 1, 2, 3
-
-
-class _CurrentStderr(io.TextIOBase):
-    """Whatever `sys.stderr` is at the moment of writing (CliRunner swaps it for each invocation)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-@pytest.fixture
-def prefect_logs_in_output(prefect_harness: None) -> Iterator[None]:
-    """Prefect's console log handlers write into this invocation's output, as they would to a terminal.
-
-    They keep the stream they were created with, which is a closed CliRunner stream by the second test: every log
-    line would then be a "Logging error" traceback of the test rig's own, hiding what the command really prints.
-    """
-    handlers = {
-        handler
-        for logger in [logging.getLogger(), *logging.root.manager.loggerDict.values()]
-        if isinstance(logger, logging.Logger)
-        for handler in logger.handlers
-        if isinstance(handler, logging.StreamHandler) and type(handler).__module__.startswith("prefect")
-    }
-    saved = [(h, h.stream, getattr(h, "console", None) and h.console.file) for h in handlers]
-    for handler in handlers:
-        handler.stream = _CurrentStderr()  # not setStream: it flushes the old, closed stream
-        if getattr(handler, "console", None) is not None:
-            handler.console.file = handler.stream
-    try:
-        yield
-    finally:
-        for handler, stream, file in saved:
-            handler.stream = stream
-            if file is not None:
-                handler.console.file = file
 
 
 def closed_port() -> int:

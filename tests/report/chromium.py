@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -72,7 +73,8 @@ class HeadlessPage:
         self.log = PageLog()
         self._next_id = 0
         self._buffer = b""
-        self._profile = tempfile.TemporaryDirectory(prefix="finrecon-chromium-")
+        # Chromium's helper processes may still write to the profile as it is removed: never a test failure.
+        self._profile = tempfile.TemporaryDirectory(prefix="finrecon-chromium-", ignore_cleanup_errors=True)
         to_browser_read, self._to_browser = _high_pipe()
         self._from_browser, from_browser_write = _high_pipe()
         # Chromium expects the pipe on fds 3 (its input) and 4 (its output).
@@ -83,6 +85,7 @@ class HeadlessPage:
             stderr=subprocess.DEVNULL,
             pass_fds=(3, 4),
             preexec_fn=lambda: _move_fds(to_browser_read, from_browser_write),
+            start_new_session=True,  # its own process group: close() stops the helpers too
         )
         os.close(to_browser_read)
         os.close(from_browser_write)
@@ -131,6 +134,8 @@ class HeadlessPage:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        with contextlib.suppress(OSError):
+            os.killpg(self._process.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.close(self._from_browser)
         self._profile.cleanup()
