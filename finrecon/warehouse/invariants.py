@@ -43,6 +43,23 @@ def _provider_key(column: str) -> str:
     return f"regexp_replace(lower({column}), '[^a-z0-9]', '', 'g')"
 
 
+def _shown(*expressions: str) -> str:
+    """SQL: format() arguments that show a side missing from a full join as "nothing" (one NULL argument
+    would make the whole message NULL)."""
+    return ", ".join(f"coalesce(({expression})::varchar, 'nothing')" for expression in expressions)
+
+
+_LAKE_PROVIDER = _provider_key("provider")
+_PUBLISHED_PROVIDER = _provider_key("provider_name")
+_PERIOD_FIGURES = _shown(
+    "lake.row_count", "lake.billed", "lake.effective", "published.row_count", "published.billed",
+    "published.effective", "published.buckets",
+)  # fmt: skip
+_COVERAGE_FIGURES = _shown(
+    "charges.effective", "charges.billed", "coverage.effective", "coverage.billed", "coverage.total_effective",
+    "coverage.total_billed",
+)  # fmt: skip
+
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "charges_equal_lake",
@@ -74,12 +91,12 @@ INVARIANTS: tuple[Invariant, ...] = (
         "its buckets: valid PO + invalid PO + untagged",
         f"""
         with lake as (
-            select {_provider_key("provider")} as provider, billing_period, sum(row_count) as row_count,
+            select {_LAKE_PROVIDER} as provider, billing_period, sum(row_count) as row_count,
                    sum(billed_cost) as billed, sum(effective_cost) as effective
             from {{state}}.main.lake_parts
             group by all
         ), published as (
-            select {_provider_key("provider_name")} as provider, billing_period, sum(charge_count) as row_count,
+            select {_PUBLISHED_PROVIDER} as provider, billing_period, sum(charge_count) as row_count,
                    sum(total_billed_cost) as billed, sum(total_cost) as effective,
                    sum(valid_po_cost + invalid_po_cost + untagged_cost) as buckets
             from {{pub}}.main.billing_period_totals
@@ -89,8 +106,7 @@ INVARIANTS: tuple[Invariant, ...] = (
                coalesce(lake.billing_period, published.billing_period) as scope,
                format('landed: rows {{}}, BilledCost {{}}, EffectiveCost {{}}; published: rows {{}}, '
                       'BilledCost {{}}, EffectiveCost {{}} of which valid + invalid + untagged = {{}}',
-                      lake.row_count, lake.billed, lake.effective, published.row_count, published.billed,
-                      published.effective, published.buckets) as detail
+                      {_PERIOD_FIGURES}) as detail
         from lake
         full join published using (provider, billing_period)
         where lake.row_count is distinct from published.row_count
@@ -121,8 +137,7 @@ INVARIANTS: tuple[Invariant, ...] = (
         select coalesce(charges.provider, coverage.provider) || ' ' || coalesce(charges.month, coverage.month)
                    as scope,
                format('charges: EffectiveCost {{}}, BilledCost {{}}; tag_coverage buckets: {{}}, {{}} '
-                      '(totals {{}}, {{}})', charges.effective, charges.billed, coverage.effective,
-                      coverage.billed, coverage.total_effective, coverage.total_billed) as detail
+                      '(totals {{}}, {{}})', {_COVERAGE_FIGURES}) as detail
         from charges
         full join coverage using (provider, month)
         where {_differs("charges.effective", "coverage.effective")}

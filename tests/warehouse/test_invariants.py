@@ -155,3 +155,15 @@ def test_a_build_that_breaks_an_invariant_is_not_published(
     monkeypatch.undo()  # the fixed models publish the new charge: 6.00 + 4.00 + 2.50 + 1.00
     run_flow(config)
     assert query(published, "select sum(BilledCost) from charges") == [(pytest.approx(13.50),)]
+
+
+def test_a_provider_whose_name_is_not_its_lake_slug_still_balances(tmp_path: Path) -> None:
+    # The lake partitions "Google Cloud" as provider=google-cloud; the invariants must see the same provider on
+    # both sides (a first version compared "google-cloud" with "google cloud" and refused every GCP night).
+    gcp = charge("2024-09-01", ProviderName="Google Cloud", BilledCost="3.00", EffectiveCost="3.00")
+    config = make_project(tmp_path, {"g.csv": [gcp]}, [po("PO-1", total_amount="10.00")])
+    run_flow(config)
+    published = tmp_path / "out" / "finops.duckdb"
+    assert query(
+        published, "select provider_name, billing_period, total_billed_cost from billing_period_totals"
+    ) == [("Google Cloud", "2024-09", 3.0)]
