@@ -23,8 +23,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist), a test file each: most tests wait on local servers and subprocesses, so two
+# workers finish in about 0.6 of the time of one even on two cores. `make test TEST_WORKERS=0` runs in-process.
+TEST_WORKERS ?= 2
 test: lint bqemulator azurite
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Known vulnerabilities in the locked dependencies (pip-audit in its own venv; .ci/audit.py says when the
 # advisory service cannot be reached instead of reporting a pass). CI runs it before the tests.

@@ -1,5 +1,6 @@
-"""Shared fixtures: one Prefect test harness for the whole session (its server takes ~15 s to start), and Prefect
-logs routed into a CliRunner invocation's output."""
+"""Shared fixtures: one Prefect test harness for the whole session (its server takes ~15 s to start), Prefect
+logs routed into a CliRunner invocation's output, and the tally of faults the fault suite injects (summed over
+pytest-xdist's workers and printed at the end)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -55,3 +57,41 @@ def prefect_logs_in_output(prefect_harness: None) -> Iterator[None]:
             handler.stream = stream
             if file is not None:
                 handler.console.file = file
+
+
+FaultTally = dict[tuple[str, str], int]  # (provider, fault kind) -> faults applied
+_FAULT_TALLY = pytest.StashKey[FaultTally]()
+
+
+@pytest.fixture(scope="session")
+def fault_tally(pytestconfig: pytest.Config) -> FaultTally:
+    """This process's tally of injected faults (tests/faults/conftest.py adds to it)."""
+    return pytestconfig.stash.setdefault(_FAULT_TALLY, {})
+
+
+def _add(tally: FaultTally, rows: list[tuple[str, str, int]]) -> None:
+    for provider, kind, count in rows:
+        tally[(provider, kind)] = tally.get((provider, kind), 0) + count
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its tally to the controller (execnet carries lists of plain values)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        tally = session.config.stash.get(_FAULT_TALLY, {})
+        workeroutput["fault_tally"] = [(provider, kind, count) for (provider, kind), count in tally.items()]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    _add(node.config.stash.setdefault(_FAULT_TALLY, {}), node.workeroutput.get("fault_tally", []))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    tally = terminalreporter.config.stash.get(_FAULT_TALLY, {})
+    if not tally:
+        return
+    terminalreporter.section("faults injected")
+    for (provider, kind), count in sorted(tally.items()):
+        terminalreporter.write_line(f"{provider:<14} {kind:<12} {count}")
+    terminalreporter.write_line(f"total {sum(tally.values())}")

@@ -1,19 +1,16 @@
-"""Fixtures for the fault suite: the connector tests' real local services, a faulty proxy in front of each, and a
-tally of every fault injected (printed at the end of the session, the figure the suite reports)."""
+"""Fixtures for the fault suite: the connector tests' real local services and a faulty proxy in front of each,
+whose faults go into the session's tally (`fault_tally` in tests/conftest.py, printed at the end of the run)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from fault_proxy import FaultProxy
 
-_TALLY: dict[tuple[str, str], int] = {}  # (provider, fault kind) -> faults applied
-
 
 @pytest.fixture
-def fault_proxy() -> Iterator[Callable[[str, str], FaultProxy]]:
+def fault_proxy(fault_tally: dict[tuple[str, str], int]) -> Iterator[Callable[[str, str], FaultProxy]]:
     """`make(provider, upstream_url)`: a FaultProxy in front of `upstream_url`; its faults count for `provider`."""
     made: list[tuple[str, FaultProxy]] = []
 
@@ -28,14 +25,5 @@ def fault_proxy() -> Iterator[Callable[[str, str], FaultProxy]]:
         for provider, proxy in made:
             for label in proxy.faults_applied():
                 key = (provider, label.split()[0] if not label.startswith("status") else label)
-                _TALLY[key] = _TALLY.get(key, 0) + 1
+                fault_tally[key] = fault_tally.get(key, 0) + 1
             proxy.stop()
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _TALLY:
-        return
-    terminalreporter.section("faults injected")
-    for (provider, kind), count in sorted(_TALLY.items()):
-        terminalreporter.write_line(f"{provider:<14} {kind:<12} {count}")
-    terminalreporter.write_line(f"total {sum(_TALLY.values())}")
