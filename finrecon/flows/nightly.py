@@ -1,7 +1,9 @@
 """The nightly flow: land every changed input file (a task each, retried on I/O errors) and the ERP extract,
-build the marts, publish atomically, and report. Runs with or without a Prefect server."""
+build the marts, publish atomically, and report. Runs with or without a Prefect server.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: a served run gets the flow function pickled by value (cloudpickle),
+with only the globals its body uses, so string annotations such as "date | None" could not be resolved when
+Prefect validates the run's parameters (every run of `finrecon serve` failed that way)."""
 
 import json
 from collections.abc import Callable

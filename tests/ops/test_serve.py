@@ -1,4 +1,5 @@
-"""`finrecon serve` registers the nightly deployment on a real Prefect server with the cron and timezone asked for.
+"""`finrecon serve` registers the nightly deployment on a real Prefect server with the cron and timezone asked for,
+and runs what the server schedules.
 
 The server is the test harness's temporary Prefect API server; `finrecon serve` runs as a real subprocess pointed
 at it (it blocks, as in production), and the deployment is read back through the Prefect client.
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import charge, make_project, po
+from support import charge, make_project, po, query
 from typer.testing import CliRunner
 
 from finrecon.cli import app
@@ -42,6 +43,19 @@ def _deployment(name: str, deadline: float) -> Any:
                 time.sleep(1)
 
 
+def _run_now(deployment_id: Any, deadline: float) -> Any:
+    """Start a run of the deployment and wait for its final state (the serving process executes it)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run_from_deployment(deployment_id)
+        while True:
+            state = client.read_flow_run(flow_run.id).state
+            if (state is not None and state.is_final()) or time.monotonic() > deadline:
+                return state
+            time.sleep(1)
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_serve_registers_the_nightly_deployment_with_cron_and_timezone(tmp_path: Path) -> None:
     from prefect.settings import get_current_settings
@@ -56,6 +70,8 @@ def test_serve_registers_the_nightly_deployment_with_cron_and_timezone(tmp_path:
     try:
         deployment = _deployment("finrecon-test", time.monotonic() + 120)
         assert server.poll() is None, "finrecon serve should keep serving"
+        # "Run" in the UI: the served process picks the run up and publishes, as a scheduled night would
+        state = _run_now(deployment.id, time.monotonic() + 180)
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -66,6 +82,11 @@ def test_serve_registers_the_nightly_deployment_with_cron_and_timezone(tmp_path:
     schedule = deployment.schedules[0].schedule
     assert (schedule.cron, schedule.timezone) == ("15 3 * * 1-5", "Europe/Berlin")
     assert deployment.parameters == {"config_path": str(config.resolve())}
+    assert state.is_completed(), f"{state.type}: {state.message}\n{output}"
+    # the project's one charge (support.charge: BilledCost 1.00), published by the served run
+    assert query(tmp_path / "out" / "finops.duckdb", "select count(*), sum(BilledCost) from charges") == [
+        (1, 1.0)
+    ]
 
 
 def test_schedule_keys_are_checked_when_the_config_loads(tmp_path: Path) -> None:
