@@ -69,9 +69,8 @@ def _load_inputs(state: State, config: Config, parts: list[str], erp: ErpData) -
     if parts:
         # A view in the published file: the charges are read from the lake, not copied (absolute paths, so
         # any client's working directory works; superseded parts outlive it by warehouse.lake_retention_hours).
-        files = ", ".join(
-            literal((lake_root / p).resolve().as_posix()) for p in parts
-        )  # a view: no parameters
+        # A view's body cannot take parameters: the paths are quoted by DuckDB (sql_text.literal).
+        files = ", ".join(literal((lake_root / p).resolve().as_posix()) for p in parts)
         state.con.execute(
             f"create or replace view {PUBLISH_ALIAS}.main.lake_charges as select * from "
             f"read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
