@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import duckdb
 import typer
@@ -57,10 +57,14 @@ def _state_free_or_exit(config: Config) -> None:
     try:
         State.open(config.resolve(config.warehouse.state_path)).close()
     except StateLockedError as err:
-        err_console.print(
-            f"[red]run not started:[/red] {err}; wait for that run to finish (or stop it), then rerun"
-        )
-        raise typer.Exit(EXIT_RUN_FAILED) from None
+        _refuse_locked(err)
+
+
+def _refuse_locked(err: Exception) -> NoReturn:
+    err_console.print(
+        f"[red]run not started:[/red] {err}; wait for that run to finish (or stop it), then rerun"
+    )
+    raise typer.Exit(EXIT_RUN_FAILED) from None
 
 
 # Failures whose message says what and where but not what to do: the fix, by a phrase of the message.
@@ -143,6 +147,7 @@ def run(
     from finrecon.flows.nightly import configured_nightly
     from finrecon.ops import progress
     from finrecon.report.summary import render
+    from finrecon.warehouse.state import StateLockedError
 
     with restricted_umask(loaded.warehouse.umask_bits):  # the state file may be created here
         _state_free_or_exit(loaded)
@@ -151,6 +156,8 @@ def run(
     try:
         with progress.terminal(console):  # bars only when stdout is a terminal
             outcome = flow(config_path=config_path, as_of=as_of_date, period=period)
+    except StateLockedError as err:  # another run took the state file since the check above
+        _refuse_locked(err)
     except Exception as err:
         err_console.print(f"[red]run failed:[/red] {type(err).__name__}: {err}")
         raise typer.Exit(EXIT_RUN_FAILED) from None
