@@ -122,6 +122,19 @@ CUR2_SCHEMA = pa.schema(
 )
 
 
+def usage_in_period(period: str, amount: float, **extra: Any) -> list[dict[str, Any]]:
+    """One usage line item of `amount` in `period` (YYYY-MM)."""
+    row = cur2_rows([Item("usage", 3, TEAM_A, EC2, None, amount)])[0]
+    year, month = int(period[:4]), int(period[5:])
+    row |= {
+        "bill_billing_period_start_date": f"{period}-01T00:00:00Z",
+        "bill_billing_period_end_date": f"{year + month // 12}-{month % 12 + 1:02d}-01T00:00:00Z",
+        "line_item_usage_start_date": f"{period}-03T00:00:00Z",
+        "line_item_usage_end_date": f"{period}-03T01:00:00Z",
+    }
+    return [row | extra]
+
+
 def cur2_table(rows: list[dict[str, Any]]) -> pa.Table:
     converted = []
     for row in rows:

@@ -9,7 +9,7 @@ from typing import Any
 import aws_rig
 import pyarrow as pa
 import pytest
-from aws_billing import BUCKET, EC2, TEAM_A, Item, aws_project, cur2_rows, cur2_table
+from aws_billing import BUCKET, aws_project, cur2_table, usage_in_period
 from botocore.client import BaseClient
 from support import query
 
@@ -18,21 +18,8 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 EXPORT = "exports/cur2"
 
 
-def _month(period: str, amount: float, **extra: Any) -> list[dict[str, Any]]:
-    """One usage line item of `amount` in `period` (YYYY-MM)."""
-    row = cur2_rows([Item("usage", 3, TEAM_A, EC2, None, amount)])[0]
-    year, month = int(period[:4]), int(period[5:])
-    row |= {
-        "bill_billing_period_start_date": f"{period}-01T00:00:00Z",
-        "bill_billing_period_end_date": f"{year + month // 12}-{month % 12 + 1:02d}-01T00:00:00Z",
-        "line_item_usage_start_date": f"{period}-03T00:00:00Z",
-        "line_item_usage_end_date": f"{period}-03T01:00:00Z",
-    }
-    return [row | extra]
-
-
 def table(period: str, amount: float) -> pa.Table:
-    return cur2_table(_month(period, amount))
+    return cur2_table(usage_in_period(period, amount))
 
 
 def _put(
@@ -76,7 +63,9 @@ def test_each_bad_delivery_fails_alone_and_a_stale_period_keeps_its_last_good_ro
     gzip_key = _data_key("2024-10", suffix="csv.gz")
     whole = aws_rig.get_bytes(s3, BUCKET, gzip_key)
     aws_rig.put_raw(s3, BUCKET, gzip_key, whole[: len(whole) // 2])  # a truncated gzip
-    november = cur2_table(_month("2024-11", 1.0) + _month("2024-11", 2.0) + _month("2024-11", 4.0))
+    november = cur2_table(
+        usage_in_period("2024-11", 1.0) + usage_in_period("2024-11", 2.0) + usage_in_period("2024-11", 4.0)
+    )
     _put(
         s3, "2024-11", [_with_text_amounts(november, {1: "abc"}, "line_item_never_seen_before")], fmt="csv.gz"
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import aws_rig
 import pytest
-from aws_billing import BUCKET, EC2, TEAM_A, Item, cur2_rows, cur2_table
+from aws_billing import BUCKET, cur2_table, usage_in_period
 from botocore.client import BaseClient
 from fault_proxy import S3_EXPIRED_TOKEN, FaultProxy, reset, slow, status, truncate
 from support import make_project, po, query, run_flow
@@ -39,15 +39,7 @@ INTERNAL_ERROR = status(
 
 def _put(s3: BaseClient, period: str, amount: float, execution: str = "e1") -> None:
     """One Data Exports delivery of `period` holding one usage line item of `amount`."""
-    row = cur2_rows([Item("usage", 3, TEAM_A, EC2, None, amount)])[0]
-    year, month = int(period[:4]), int(period[5:])
-    row |= {
-        "bill_billing_period_start_date": f"{period}-01T00:00:00Z",
-        "bill_billing_period_end_date": f"{year + month // 12}-{month % 12 + 1:02d}-01T00:00:00Z",
-        "line_item_usage_start_date": f"{period}-03T00:00:00Z",
-        "line_item_usage_end_date": f"{period}-03T01:00:00Z",
-    }
-    table = cur2_table([row])
+    table = cur2_table(usage_in_period(period, amount))
     aws_rig.put_data_export(s3, BUCKET, "exports", "cur2", period, [table], "parquet", execution_id=execution)
 
 
