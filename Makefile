@@ -36,11 +36,23 @@ audit:
 	test -x $(AUDIT_VENV)/bin/pip-audit || ($(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install --quiet 'pip-audit>=2.10,<2.11')
 	$(AUDIT_VENV)/bin/python .ci/audit.py requirements.lock
 
-# Benchmarks (not part of the tests): `make bench ROWS=10000000 FORMAT=parquet`; see BENCHMARKS.md.
+# Benchmarks (not part of the tests; see BENCHMARKS.md): `make bench ROWS=10000000 FORMAT=parquet` (one size);
+# `make bench MODE=matrix [CASES=parquet-1x10M,csvgz-1x10M] [SCALE=0.01]` (issue 16's file-size matrix);
+# `make bench MODE=cur EXPORT=cur_legacy|cur2 ROWS=1000000` (AWS CUR from a local S3 against focus-converter).
 ROWS ?= 1000000
 FORMAT ?= parquet
+MODE ?= run
+CASES ?=
+SCALE ?= 1
+EXPORT ?= cur_legacy
 bench: install
+ifeq ($(MODE),matrix)
+	$(BIN)/finrecon bench matrix --scale $(SCALE) $(if $(CASES),--cases $(CASES))
+else ifeq ($(MODE),cur)
+	$(BIN)/finrecon bench cur --rows $(ROWS) --export-type $(EXPORT)
+else
 	$(BIN)/finrecon bench run --rows $(ROWS) --format $(FORMAT)
+endif
 
 clean:
 	rm -rf data/finops.duckdb data/state.duckdb data/lake data/downloads .bench .pytest_cache .mypy_cache

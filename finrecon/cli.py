@@ -471,6 +471,75 @@ def bench_run(
             handle.write(row + "\n")
 
 
+@bench_app.command("matrix")
+def bench_matrix(
+    cases: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated case names (default: all; --list shows them)."),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(help="Multiply every case's rows (file counts stay), e.g. 0.01 to smoke-test.")
+    ] = 1.0,
+    workdir: Annotated[
+        Path, typer.Option(help="Where data and outputs go (data sets are reused when identical).")
+    ] = BENCH_DIR,
+    workers: Annotated[int, typer.Option(help="Parallel landing tasks.")] = 2,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory_limit, e.g. 4GB.")] = None,
+    record: Annotated[
+        bool, typer.Option(help="Append the rows to BENCHMARKS.md's file-size matrix table.")
+    ] = False,
+    list_cases: Annotated[bool, typer.Option("--list", help="List the cases and exit.")] = False,
+) -> None:
+    """Issue 16's file-size matrix: per case land/model/publish s, peak RSS, ratios to a lower bound run beside it."""
+    from finrecon.bench import matrix
+
+    if list_cases:
+        for case in matrix.CASES:
+            console.print(
+                f"{case.name}: {case.rows:,} rows, {case.fmt}, {case.files} file(s) of "
+                f"{case.rows_per_file(scale):,} (at --scale {scale:g}: {case.scaled_rows(scale):,} rows)"
+            )
+        return
+    try:
+        chosen = matrix.select_cases(cases)
+    except ValueError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    if scale <= 0:
+        err_console.print("[red]--scale must be positive[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    results = matrix.run_matrix(chosen, scale, workdir, workers, memory_limit, console)
+    rows = matrix.markdown_rows(results)
+    for row in rows:
+        console.print(row, soft_wrap=True)
+    if record:
+        matrix.record(Path("BENCHMARKS.md"), rows)
+
+
+@bench_app.command("cur")
+def bench_cur(
+    rows: Annotated[int, typer.Option(help="AWS line items to generate, deliver and land.")] = 1_000_000,
+    export_type: Annotated[str, typer.Option(help="cur_legacy (csv.gz parts) or cur2 (Parquet parts).")] = (
+        "cur_legacy"
+    ),
+    rows_per_part: Annotated[
+        int | None, typer.Option(help="Rows per delivered part (default: one part).")
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="Where data, outputs and the peer's venv go.")] = BENCH_DIR,
+    workers: Annotated[int, typer.Option(help="Parallel landing tasks.")] = 2,
+    peer: Annotated[
+        bool, typer.Option(help="Time focus-converter 1.0.0 beside it (own venv under --workdir).")
+    ] = True,
+) -> None:
+    """AWS CUR landing from a local S3 (moto) against focus-converter and a bare DuckDB on the same rows."""
+    from finrecon.bench.cur import run_cur_bench
+
+    if export_type not in ("cur_legacy", "cur2"):
+        err_console.print("[red]--export-type must be cur_legacy or cur2[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    run_cur_bench(rows, export_type, workdir, rows_per_part, workers, peer, console)  # type: ignore[arg-type]
+
+
 @app.command()
 def docs(
     database: Annotated[

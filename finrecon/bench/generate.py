@@ -1,16 +1,23 @@
 """Deterministic FOCUS-shaped charges at any size, and a matching ERP extract, written by DuckDB.
 
-Every value is a function of the row number (DuckDB `hash`), so the same arguments give the same files. Shape,
+Every value is a function of the row number (DuckDB `hash`), so the same arguments give the same rows. Shape,
 per provider: 30,000 resources in 60 sub-accounts and 12 services; hourly charges over one month; Tags as JSON
 with five spellings of the PO key (70 % of resources carry a PO of 300, 2 % an unknown PO, the rest none); 10 %
 of resources covered by 20 commitments (Used rows), plus Unused and Purchase rows. Never committed: generate it.
+
+Two layouts of the same rows: `per_provider` (each provider's rows in its own files of at most `rows_per_file`)
+and `mixed` (all rows in provider order, cut into files of `rows_per_file`, so one file may hold several
+providers: "10M rows as one file"). Each file is one streaming DuckDB COPY under a memory limit, so a file of any
+size is written in bounded memory.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import duckdb
 
@@ -91,12 +98,20 @@ from shaped
 """
 
 
+Layout = Literal["per_provider", "mixed"]
+# DuckDB's memory for writing one file: COPY streams, so this bounds the generator whatever the file size.
+GENERATOR_MEMORY_LIMIT = "1GB"
+
+
 @dataclass(frozen=True)
 class Generated:
     rows: int
     files: list[str]
     fmt: str
     erp_dir: str
+    rows_per_file: int = 1_000_000
+    layout: str = "per_provider"
+    seed: int = 7
 
 
 def _copy_options(fmt: str) -> str:
@@ -105,35 +120,108 @@ def _copy_options(fmt: str) -> str:
     return "(format csv, header true, compression gzip)"
 
 
+def _literal(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def rows_sql(provider: tuple[str, str, str, str], start: int, stop: int, seed: int = 7) -> str:
+    """The SELECT of one provider's rows number `start` (inclusive) to `stop` (exclusive), values inlined (so
+    several providers' segments can be joined with UNION ALL in one COPY)."""
+    name, slug, account, currency = provider
+    params: dict[str, object] = {"seed": seed, "start": start, "stop": stop, "provider": name, "slug": slug,
+                                 "billing_account": account, "currency": currency}  # fmt: skip
+    sql = _ROWS_SQL.format(
+        resources=RESOURCES_PER_PROVIDER, hours=HOURS, month=MONTH_START, po_count=PO_COUNT
+    )
+    return re.sub(r"\$(\w+)", lambda m: _literal(params[m.group(1)]), sql)
+
+
+def per_provider_counts(rows: int) -> list[int]:
+    """Rows of each provider: `rows` split over the three, the first ones taking the remainder."""
+    return [rows // 3 + (1 if k < rows % 3 else 0) for k in range(3)]
+
+
+def file_segments(rows: int, rows_per_file: int, layout: Layout) -> list[list[tuple[int, int, int]]]:
+    """Per file, its (provider index, start, stop) segments of each provider's row numbers."""
+    counts = per_provider_counts(rows)
+    if layout == "per_provider":
+        return [
+            [(k, start, min(start + rows_per_file, count))]
+            for k, count in enumerate(counts)
+            for start in range(0, count, rows_per_file)
+        ]
+    offsets = [sum(counts[:k]) for k in range(3)]
+    files = []
+    for first in range(0, rows, rows_per_file):
+        last = min(first + rows_per_file, rows)
+        segments = []
+        for k, (offset, count) in enumerate(zip(offsets, counts, strict=True)):
+            start, stop = max(first, offset), min(last, offset + count)
+            if start < stop:
+                segments.append((k, start - offset, stop - offset))
+        files.append(segments)
+    return files
+
+
+def _file_name(segments: list[tuple[int, int, int]], part: int, fmt: str, layout: Layout) -> str:
+    if layout == "per_provider":
+        slug = PROVIDERS[segments[0][0]][1]
+        return f"{slug}_2026-10_part{part:04d}.{fmt}"
+    return f"charges_2026-10_part{part:04d}.{fmt}"
+
+
+def connect_generator(scratch: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for writing generated files: bounded memory, spilling to `scratch`."""
+    con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")
+    con.execute(f"set memory_limit = '{GENERATOR_MEMORY_LIMIT}'")
+    con.execute(f"set temp_directory = '{scratch.as_posix()}'")
+    return con
+
+
 def generate(
-    out_dir: Path, rows: int, fmt: str = "parquet", rows_per_file: int = 1_000_000, seed: int = 7
+    out_dir: Path,
+    rows: int,
+    fmt: str = "parquet",
+    rows_per_file: int = 1_000_000,
+    seed: int = 7,
+    layout: Layout = "per_provider",
 ) -> Generated:
     """Write `rows` charges split over three providers into files of at most `rows_per_file` rows, plus ERP."""
     if fmt not in ("parquet", "csv.gz"):
         raise ValueError("fmt must be 'parquet' or 'csv.gz'")
+    if layout not in ("per_provider", "mixed"):
+        raise ValueError("layout must be 'per_provider' or 'mixed'")
+    if rows_per_file < 1:
+        raise ValueError("rows_per_file must be at least 1")
     focus_dir = out_dir / "focus"
     focus_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("set enable_progress_bar = false")
-    sql = _ROWS_SQL.format(
-        resources=RESOURCES_PER_PROVIDER, hours=HOURS, month=MONTH_START, po_count=PO_COUNT
-    )
+    con = connect_generator(out_dir / ".tmp")
     files = []
-    per_provider = [rows // 3 + (1 if k < rows % 3 else 0) for k in range(3)]
-    for (provider, slug, account, currency), count in zip(PROVIDERS, per_provider, strict=True):
-        for part, start in enumerate(range(0, count, rows_per_file)):
-            stop = min(start + rows_per_file, count)
-            target = focus_dir / f"{slug}_2026-10_part{part:04d}.{fmt}"
-            params = {"seed": seed, "start": start, "stop": stop, "provider": provider, "slug": slug,
-                      "billing_account": account, "currency": currency}  # fmt: skip
-            con.execute(f"copy ({sql}) to '{target.as_posix()}' {_copy_options(fmt)}", params)
-            files.append(target.name)
+    per_kind: dict[str, int] = {}
+    for segments in file_segments(rows, rows_per_file, layout):
+        key = PROVIDERS[segments[0][0]][1] if layout == "per_provider" else "mixed"
+        part = per_kind.get(key, 0)
+        per_kind[key] = part + 1
+        target = focus_dir / _file_name(segments, part, fmt, layout)
+        sql = "\nunion all\n".join(
+            f"select * from ({rows_sql(PROVIDERS[k], start, stop, seed)})" for k, start, stop in segments
+        )
+        con.execute(f"copy ({sql}) to '{target.as_posix()}' {_copy_options(fmt)}")
+        files.append(target.name)
     erp_dir = out_dir / "erp"
     write_erp(con, erp_dir, rows)
     con.close()
-    result = Generated(rows, files, fmt, erp_dir.as_posix())
+    result = Generated(rows, files, fmt, erp_dir.as_posix(), rows_per_file, layout, seed)
     (out_dir / "generated.json").write_text(json.dumps(asdict(result), indent=2))
     return result
+
+
+def describe(generated: dict[str, Any]) -> tuple[object, ...]:
+    """What identifies a data set (for reuse): rows, format, rows per file, layout, seed."""
+    return tuple(generated.get(k) for k in ("rows", "fmt", "rows_per_file", "layout", "seed"))
 
 
 def write_erp(con: duckdb.DuckDBPyConnection, erp_dir: Path, rows: int) -> None:

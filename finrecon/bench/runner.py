@@ -12,6 +12,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from finrecon.bench.generate import generate
+from finrecon.bench.generate import Layout, describe, generate
 
 CONFIG = """
 [warehouse]
@@ -55,29 +56,40 @@ class BenchSettings:
     rows_per_file: int
     workers: int
     memory_limit: str | None
+    layout: Layout = "per_provider"
 
 
 def data_dir(settings: BenchSettings) -> Path:
-    """Absolute: the measurements run in their own processes, in that folder."""
-    return settings.workdir.resolve() / f"{settings.fmt.replace('.', '')}-{settings.rows}"
+    """Absolute: the measurements run in their own processes, in that folder. Named by everything that makes a
+    data set (rows, format, rows per file, layout), so different shapes never overwrite each other."""
+    name = f"{settings.fmt.replace('.', '')}-{settings.rows}-rpf{settings.rows_per_file}"
+    if settings.layout != "per_provider":
+        name += f"-{settings.layout}"
+    return settings.workdir.resolve() / name
 
 
 def ensure_data(settings: BenchSettings, console: Console) -> Path:
-    """Generate the data set unless an identical one is already there."""
+    """Generate the data set unless an identical one (rows, format, rows per file, layout, seed) is there."""
     folder = data_dir(settings)
     marker = folder / "generated.json"
-    if marker.exists():
-        known = json.loads(marker.read_text())
-        if known.get("rows") == settings.rows and known.get("fmt") == settings.fmt:
-            return folder
+    wanted = (settings.rows, settings.fmt, settings.rows_per_file, settings.layout, 7)
+    if marker.exists() and describe(json.loads(marker.read_text())) == wanted:
+        return folder
     shutil.rmtree(folder, ignore_errors=True)
-    console.print(f"generating {settings.rows:,} rows ({settings.fmt}) into {folder} …")
-    generate(folder, settings.rows, settings.fmt, settings.rows_per_file)
+    console.print(
+        f"generating {settings.rows:,} rows ({settings.fmt}, ≤ {settings.rows_per_file:,} per file, "
+        f"{settings.layout}) into {folder} …"
+    )
+    generate(folder, settings.rows, settings.fmt, settings.rows_per_file, layout=settings.layout)
     return folder
 
 
-def _measure(args: list[str], cwd: Path) -> dict[str, Any]:
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+def _measure(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One `finrecon.bench.measure` process; its result, plus `wall`: this process's wall time from spawn to exit
+    (interpreter start-up, imports and, for the flow, Prefect's start-up and shutdown included)."""
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+           **(env or {})}  # fmt: skip
+    started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "finrecon.bench.measure", *args],
         cwd=cwd,
@@ -85,9 +97,11 @@ def _measure(args: list[str], cwd: Path) -> dict[str, Any]:
         capture_output=True,
         text=True,
     )
+    wall = time.perf_counter() - started
     for line in done.stdout.splitlines():
         if line.startswith("BENCH "):
             result: dict[str, Any] = json.loads(line.removeprefix("BENCH "))
+            result["wall"] = wall
             return result
     raise RuntimeError(f"measurement {args} failed:\n{done.stderr[-4000:]}")
 
