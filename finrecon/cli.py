@@ -284,6 +284,7 @@ def validate(config: ConfigOption = None) -> None:
                 relative_path=relative,
                 null_values=source.null_values,
                 max_failure_ratio=loaded.validation.max_failure_ratio,
+                chunk_rows=loaded.runner.chunk_rows,
             )
             problem = checked.error if isinstance(checked, FileLanding) else None
             failures += problem is not None

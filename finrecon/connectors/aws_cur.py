@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import EndpointConnectionError as BotoEndpointError
 
-from finrecon.connectors._files import read_delivered, read_files
-from finrecon.connectors.focus_files import read_focus_file
+from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, iter_delivered, iter_files
+from finrecon.connectors.focus_files import iter_focus_file
 from finrecon.models.aws_cur import legacy_column, legacy_tag_key
 from finrecon.models.config import AwsCurSource
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
@@ -401,20 +402,23 @@ class _Progress:
             self.next_report += _PROGRESS_STEP
 
 
-def read_delivery_files(source: AwsCurSource, files: list[tuple[str, Path]]) -> pl.DataFrame:
-    """A period's downloaded data files as one frame, each row with its `x_source_file` (s3 URI) and row number.
+def iter_delivery_files(
+    source: AwsCurSource, files: list[tuple[str, Path]], chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[pl.DataFrame]:
+    """A period's downloaded data files as one stream of chunks, each row with its `x_source_file` (s3 URI) and
+    row number.
 
     CUR files keep their column names, legacy ones renamed to CUR 2.0 snake case with their tag columns gathered
-    into `x_tag_entries`; FOCUS exports get canonical FOCUS names. Columns that drift between files are unioned.
+    into `x_tag_entries`; FOCUS exports get canonical FOCUS names. Columns may drift between files.
     """
 
-    def read(uri: str, path: Path) -> pl.DataFrame:
+    def read(uri: str, path: Path) -> Iterable[pl.DataFrame]:
         if source.export_type == "focus":
-            return read_focus_file(path, source.null_values)
-        frame = read_delivered(path, source.null_values)
-        return _legacy_to_cur2_names(frame) if source.export_type == "cur_legacy" else frame
+            return iter_focus_file(path, source.null_values, chunk_rows)
+        chunks = iter_delivered(path, source.null_values, chunk_rows)
+        return map(_legacy_to_cur2_names, chunks) if source.export_type == "cur_legacy" else chunks
 
-    return read_files([(f"s3://{source.bucket}/{key}", path) for key, path in files], read)
+    return iter_files([(f"s3://{source.bucket}/{key}", path) for key, path in files], read)
 
 
 def _legacy_to_cur2_names(frame: pl.DataFrame) -> pl.DataFrame:

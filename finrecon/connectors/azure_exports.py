@@ -15,14 +15,15 @@ import logging
 import os
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from finrecon.connectors._files import read_delivered, read_files
-from finrecon.connectors.focus_files import read_focus_file
+from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, iter_delivered, iter_files
+from finrecon.connectors.focus_files import iter_focus_file
 from finrecon.models.config import AzureExportSource
 from finrecon.models.quarantine import FileLevelError
 from finrecon.ops import progress
@@ -307,20 +308,29 @@ def download_month(
     return fetched
 
 
-def read_month(source: AzureExportSource, manifest: Manifest, files: list[tuple[str, Path]]) -> pl.DataFrame:
-    """The month's files as one frame (FOCUS names for FocusCost, export names otherwise), each row with its blob;
-    every blob's row count must equal the manifest's `dataRowCount`."""
+def iter_month(
+    source: AzureExportSource,
+    manifest: Manifest,
+    files: list[tuple[str, Path]],
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[pl.DataFrame]:
+    """The month's files as one stream of chunks (FOCUS names for FocusCost, export names otherwise), each row
+    with its blob; every blob's row count must equal the manifest's `dataRowCount` (checked after its last chunk,
+    which fails the whole month)."""
     expected = {f"azure://{source.container}/{name}": rows for name, _, rows in manifest.blobs}
 
-    def read(uri: str, path: Path) -> pl.DataFrame:
+    def read(uri: str, path: Path) -> Iterator[pl.DataFrame]:
         if manifest.export_type == "FocusCost":
-            frame = read_focus_file(path, source.null_values)
+            chunks = iter_focus_file(path, source.null_values, chunk_rows)
         else:
-            frame = read_delivered(path, source.null_values)
+            chunks = iter_delivered(path, source.null_values, chunk_rows)
+        seen = 0
+        for chunk in chunks:
+            seen += chunk.height
+            yield chunk.with_columns(pl.lit(manifest.export_type).alias("x_azure_dataset"))
         rows = expected.get(uri)
-        if rows is not None and frame.height != rows:
-            message = f"{frame.height} rows, the manifest says {rows}; the month is not loaded"
+        if rows is not None and seen != rows:
+            message = f"{seen} rows, the manifest says {rows}; the month is not loaded"
             raise FileLevelError(None, "row_count", message)
-        return frame.with_columns(pl.lit(manifest.export_type).alias("x_azure_dataset"))
 
-    return read_files([(f"azure://{source.container}/{name}", path) for name, path in files], read)
+    return iter_files([(f"azure://{source.container}/{name}", path) for name, path in files], read)

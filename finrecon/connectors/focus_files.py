@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
-from finrecon.connectors._files import file_format, read_delivered
+from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, file_format, iter_delivered
 from finrecon.models.focus import COLUMN_ALIASES, FOCUS_COLUMNS, RESERVED_COLUMNS
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
 
@@ -35,29 +37,38 @@ def canonical_column(name: str) -> str:
     return name if name.startswith("x_") else f"x_{name}"
 
 
-def read_focus_file(path: Path, null_values: list[str]) -> pl.DataFrame:
-    """One FOCUS file as delivered (CSV as text, Parquet typed) with canonical names and `x_source_row`.
+def iter_focus_file(
+    path: Path, null_values: list[str], chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[pl.DataFrame]:
+    """One FOCUS file as delivered, in chunks of about `chunk_rows` rows (see `iter_delivered`), with
+    canonical names and `x_source_row`.
 
     Two delivered columns that land under one name (compared ignoring case, as DuckDB compares them) or a column
     named like one the pipeline adds fail the file, naming the column; the error carries the rows for the books.
     """
-    frame = read_delivered(path, null_values)
-    renamed = {c: canonical_column(c) for c in frame.columns if c != ROW_COLUMN}
+    chunks = iter_delivered(path, null_values, chunk_rows)
+    first = next(chunks)
+    renamed = {c: canonical_column(c) for c in first.columns if c != ROW_COLUMN}
     by_key: dict[str, list[str]] = {}
     for delivered, target in renamed.items():
         by_key.setdefault(target.lower(), []).append(delivered)
+
+    def counted() -> Iterator[pl.DataFrame]:
+        return (_unambiguous(chunk, renamed) for chunk in iter_delivered(path, null_values, chunk_rows))
+
     clashes = sorted(names for names in by_key.values() if len(names) > 1)
     if clashes:
         names = clashes[0]
         target = renamed[names[0]]
         spelled = " and ".join(repr(name) for name in names)
         message = f"{path.name}: column {target!r} appears twice (delivered as {spelled})"
-        raise FileLevelError(target, "unique_column", message, _unambiguous(frame, renamed))
+        raise FileLevelError(target, "unique_column", message, counted)
     reserved = sorted(t for t in renamed.values() if t.lower() in RESERVED_COLUMNS)
     if reserved:
         message = f"{path.name}: column {reserved[0]!r} is reserved for a column the pipeline adds; rename it"
-        raise FileLevelError(reserved[0], "not_reserved_column", message, _unambiguous(frame, renamed))
-    return frame.rename(renamed)
+        raise FileLevelError(reserved[0], "not_reserved_column", message, counted)
+    for chunk in itertools.chain([first], chunks):
+        yield chunk.rename(renamed)
 
 
 def _unambiguous(frame: pl.DataFrame, renamed: dict[str, str]) -> pl.DataFrame:

@@ -86,24 +86,36 @@ def io_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
     )
 
 
+@dataclass(frozen=True)
+class LandingLimits:
+    """How strict and how large: the failure ratio that holds an input back, and the rows per chunk."""
+
+    max_failure_ratio: float
+    chunk_rows: int
+
+
 def _land(
-    planned: PlannedFile, download_root: Path, lake_root: Path, run_id: str, ratio: float
+    planned: PlannedFile, download_root: Path, lake_root: Path, run_id: str, limits: LandingLimits
 ) -> FileLanding:
     source = planned.source
+    ratio, chunk_rows = limits.max_failure_ratio, limits.chunk_rows
     if isinstance(source, AwsCurSource):
         return land_aws_period(
-            planned, download_root=download_root, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio
-        )
+            planned, download_root=download_root, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio,
+            chunk_rows=chunk_rows,
+        )  # fmt: skip
     if isinstance(source, AzureExportSource):
         return land_azure_month(
-            planned, download_root=download_root, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio
-        )
+            planned, download_root=download_root, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio,
+            chunk_rows=chunk_rows,
+        )  # fmt: skip
     if isinstance(source, AzureQuerySource):
         return land_azure_query_month(planned, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio)
     if isinstance(source, GcpBigQuerySource):
         return land_gcp_month(
-            planned, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio, today=date.today()
-        )
+            planned, lake_root=lake_root, run_id=run_id, max_failure_ratio=ratio, today=date.today(),
+            chunk_rows=chunk_rows,
+        )  # fmt: skip
     return land_focus_file(
         planned.path,
         source=source.name,
@@ -112,17 +124,18 @@ def _land(
         lake_root=lake_root,
         run_id=run_id,
         max_failure_ratio=ratio,
+        chunk_rows=chunk_rows,
     )
 
 
 @io_task("land-file")
 def land_file(
-    planned: PlannedFile, download_root: Path, lake_root: Path, run_id: str, max_failure_ratio: float
+    planned: PlannedFile, download_root: Path, lake_root: Path, run_id: str, limits: LandingLimits
 ) -> FileLanding:
     """Land one input: a FOCUS file, or one billing period of a remote export (downloaded first)."""
     logger = get_run_logger()
     try:
-        landing = _land(planned, download_root, lake_root, run_id, max_failure_ratio)
+        landing = _land(planned, download_root, lake_root, run_id, limits)
     except (OSError, ReconciliationError):
         raise  # retried, or a broken identity that must stop the run
     except Exception as err:
@@ -199,9 +212,9 @@ def _record_inputs(
         get_run_logger().info("rerun of billing period %s: %d inputs re-landed", period, count)
     lake_root = config.resolve(config.warehouse.lake_path)
     download_root = config.resolve(config.warehouse.download_path)
-    ratio = config.validation.max_failure_ratio
+    limits = LandingLimits(config.validation.max_failure_ratio, config.runner.chunk_rows)
     futures = {
-        p.file_key: land_file.submit(p, download_root, lake_root, run_id, ratio)
+        p.file_key: land_file.submit(p, download_root, lake_root, run_id, limits)
         for p in planned
         if p.needs_landing
     }

@@ -563,6 +563,9 @@ class RunnerConfig(_Strict):
     max_workers: int = Field(default=4, ge=1)  # threads
     dask_address: str | None = None  # e.g. "tcp://scheduler:8786"; None starts a local cluster
     dask_workers: int = Field(default=2, ge=1)  # local cluster size when no address is given
+    # Rows per chunk an input is read, validated and written in: peak memory per landing task follows it, not
+    # the input's size. Fewer rows: less memory, a little more time per row.
+    chunk_rows: int = Field(default=250_000, ge=1)
 
 
 class Config(_Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -9,6 +10,8 @@ import polars as pl
 
 ROW_COLUMN = "x_source_row"
 FILE_COLUMN = "x_source_file"  # present when one input spans several files (a billing period's data files)
+
+RowChunks = Callable[[], Iterator[pl.DataFrame]]
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "row_number": pl.Int64(),
@@ -130,18 +133,27 @@ def _name_frame_level_columns(
 class FileLevelError(Exception):
     """A failure that concerns a whole file (a missing column, an unreadable file).
 
-    `rows` is the file as far as it could be read (text, with `x_source_row`), when it could: the books then
-    count its rows and cost as read and quarantined instead of knowing nothing of them.
+    `rows` is the file as far as it could be read (text, with `x_source_row`), when it could: a frame, or for a
+    file read in chunks a function giving them again; the books then count its rows and cost as read and
+    quarantined instead of knowing nothing of them.
     """
 
     def __init__(
-        self, column: str | None, check: str, message: str, rows: pl.DataFrame | None = None
+        self, column: str | None, check: str, message: str, rows: pl.DataFrame | RowChunks | None = None
     ) -> None:
         super().__init__(message)
         self.column = column
         self.check = check
         self.message = message
         self.rows = rows
+
+    def row_chunks(self) -> Iterator[pl.DataFrame] | None:
+        """The rows as chunks (a large file's are read again, chunk by chunk, only when asked), or None."""
+        if self.rows is None:
+            return None
+        if isinstance(self.rows, pl.DataFrame):
+            return iter([self.rows])
+        return self.rows()
 
     def record(self) -> pl.DataFrame:
         """The file's one quarantine record: no row number, the column and check that failed."""

@@ -22,6 +22,7 @@ ENV = "FINRECON_FAILPOINT"
 POINTS = (
     "run.before-lock",  # in the flow, past the CLI's lock check, the state file not opened yet
     "download.partial",  # an S3 data file being downloaded: its first chunk received, the file not complete
+    "landing.chunk-written",  # an input's first chunk appended to its temporary part, the input not complete
     "landing.part-written",  # a lake part renamed into place, not yet recorded in the state file
     "land.done",  # every input landed and recorded, the marts not built yet
     "model.partial",  # some models built into the .building database

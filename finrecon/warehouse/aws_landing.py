@@ -8,13 +8,14 @@ the validation, quarantine and books are the same as for any FOCUS file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from finrecon.connectors import aws_cur
-from finrecon.connectors._files import remove_downloads
+from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, remove_downloads
 from finrecon.models.aws_cur import CUR2_COLUMNS
 from finrecon.models.config import AwsCurSource
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, land_charges
@@ -23,7 +24,7 @@ from finrecon.warehouse.run import PlannedFile
 
 
 def cur_to_focus(delivered: pl.DataFrame, export_type: str) -> pl.DataFrame:
-    """CUR rows (CUR 2.0 or legacy, as read) in FOCUS columns, one output row per input row."""
+    """CUR rows (CUR 2.0 or legacy, as read; one chunk of a delivery) in FOCUS columns, one output row per input row."""
     missing = [pl.lit(None, dtype=pl.Utf8).alias(c) for c in CUR2_COLUMNS if c not in delivered.columns]
     frame = delivered.with_columns(missing).with_columns(pl.col("resource_tags").cast(pl.Utf8))
     con = duckdb.connect()
@@ -46,7 +47,13 @@ def cur_to_focus(delivered: pl.DataFrame, export_type: str) -> pl.DataFrame:
 
 
 def land_aws_period(
-    planned: PlannedFile, *, download_root: Path, lake_root: Path, run_id: str, max_failure_ratio: float
+    planned: PlannedFile,
+    *,
+    download_root: Path,
+    lake_root: Path,
+    run_id: str,
+    max_failure_ratio: float,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> FileLanding:
     """Fetch one period's delivery (the manifest it was planned from) and land it; a bad delivery fails alone."""
     source = planned.source
@@ -66,9 +73,9 @@ def land_aws_period(
         message = f"manifest s3://{source.bucket}/{planned.manifest.key} lists no data files (an empty month)"
         return planned.failed(message + "; not loaded")
 
-    def load() -> pl.DataFrame:
-        delivered = aws_cur.read_delivery_files(source, files)
-        return delivered if source.export_type == "focus" else cur_to_focus(delivered, source.export_type)
+    def load() -> Iterator[pl.DataFrame]:
+        for delivered in aws_cur.iter_delivery_files(source, files, chunk_rows):
+            yield delivered if source.export_type == "focus" else cur_to_focus(delivered, source.export_type)
 
     landing = land_charges(
         load,

@@ -7,13 +7,14 @@ a month's blobs land as one input of the state file and a re-delivered month rep
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from finrecon.connectors import azure_exports, azure_query
-from finrecon.connectors._files import remove_downloads
+from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, remove_downloads
 from finrecon.models.azure_cost import AZURE_COST_COLUMNS, AZURE_FOCUS_EXTRA_COLUMNS
 from finrecon.models.config import AzureExportSource, AzureQuerySource
 from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN
@@ -57,7 +58,13 @@ def export_to_focus(delivered: pl.DataFrame, export_type: str) -> pl.DataFrame:
 
 
 def land_azure_month(
-    planned: PlannedFile, *, download_root: Path, lake_root: Path, run_id: str, max_failure_ratio: float
+    planned: PlannedFile,
+    *,
+    download_root: Path,
+    lake_root: Path,
+    run_id: str,
+    max_failure_ratio: float,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> FileLanding:
     """Fetch one month's current run and land it; a bad delivery fails this month alone."""
     source = planned.source
@@ -77,8 +84,9 @@ def land_azure_month(
         message = f"azure://{source.container}/{manifest.name} lists no blobs (an empty month); not loaded"
         return planned.failed(message)
 
-    def load() -> pl.DataFrame:
-        return export_to_focus(azure_exports.read_month(source, manifest, files), manifest.export_type)
+    def load() -> Iterator[pl.DataFrame]:
+        for chunk in azure_exports.iter_month(source, manifest, files, chunk_rows):
+            yield export_to_focus(chunk, manifest.export_type)
 
     landing = land_charges(
         load,
@@ -190,7 +198,7 @@ def land_azure_query_month(
             source.name, planned.relative_path, planned.file_key, "landed", Books(), reference=reference
         )
     return land_charges(
-        lambda: query_rows_to_focus(frame, source, planned.relative_path),
+        lambda: [query_rows_to_focus(frame, source, planned.relative_path)],
         source=source.name,
         relative_path=planned.relative_path,
         key=planned.file_key,

@@ -6,6 +6,7 @@ land as one input of the state file and a re-pulled month replaces the previous 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 
 from finrecon.connectors import gcp_bigquery
+from finrecon.connectors._files import DEFAULT_CHUNK_ROWS
 from finrecon.models.config import GcpBigQuerySource
 from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, land_charges
@@ -22,9 +24,18 @@ from finrecon.warehouse.run import PlannedFile
 from finrecon.warehouse.sql_text import identifier
 
 
-def lines_to_focus(lines: pa.Table, label: str) -> pl.DataFrame:
-    """Flat export lines in FOCUS columns, one output row per line (the staging SQL applied at landing)."""
-    numbered = lines.append_column(ROW_COLUMN, pa.array(range(1, lines.num_rows + 1), pa.int64()))
+def _chunks(table: pa.Table, chunk_rows: int) -> Iterator[tuple[int, pa.Table]]:
+    """The pulled rows in slices of `chunk_rows` (zero-copy), each with the number of rows before it; at least one."""
+    for offset in range(0, max(table.num_rows, 1), chunk_rows):
+        yield offset, table.slice(offset, chunk_rows)
+
+
+def lines_to_focus(lines: pa.Table, label: str, offset: int = 0) -> pl.DataFrame:
+    """Flat export lines in FOCUS columns, one output row per line (the staging SQL applied at landing);
+    `offset`: lines of the month before these."""
+    numbered = lines.append_column(
+        ROW_COLUMN, pa.array(range(offset + 1, offset + lines.num_rows + 1), pa.int64())
+    )
     numbered = numbered.append_column(FILE_COLUMN, pa.array([label] * lines.num_rows, pa.string()))
     con = duckdb.connect()
     try:
@@ -40,7 +51,7 @@ def lines_to_focus(lines: pa.Table, label: str) -> pl.DataFrame:
     return mapped
 
 
-def focus_rows(table: pa.Table, label: str) -> pl.DataFrame:
+def focus_rows(table: pa.Table, label: str, offset: int = 0) -> pl.DataFrame:
     """Rows of Google's FOCUS export as delivered (nested columns such as a repeated Tags as JSON text)."""
     con = duckdb.connect()
     try:
@@ -61,7 +72,7 @@ def focus_rows(table: pa.Table, label: str) -> pl.DataFrame:
         frame = con.sql(f"select {', '.join(projections)} from focus_export").pl()
     finally:
         con.close()
-    return frame.with_row_index(ROW_COLUMN, offset=1).with_columns(
+    return frame.with_row_index(ROW_COLUMN, offset=offset + 1).with_columns(
         pl.col(ROW_COLUMN).cast(pl.Int64), pl.lit(label).alias(FILE_COLUMN)
     )
 
@@ -71,7 +82,13 @@ def month_label(source: GcpBigQuerySource, invoice_month: str) -> str:
 
 
 def land_gcp_month(
-    planned: PlannedFile, *, lake_root: Path, run_id: str, max_failure_ratio: float, today: date
+    planned: PlannedFile,
+    *,
+    lake_root: Path,
+    run_id: str,
+    max_failure_ratio: float,
+    today: date,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> FileLanding:
     """Pull one invoice month and land it; a failing query fails this month alone."""
     source = planned.source
@@ -85,9 +102,14 @@ def land_gcp_month(
     except gcp_bigquery.BigQueryError as err:
         return planned.failed(str(err))
     label = month_label(source, planned.invoice_month)
-    focus_export = source.export_type == "focus"
+    to_focus = focus_rows if source.export_type == "focus" else lines_to_focus
+
+    def load() -> Iterator[pl.DataFrame]:
+        for offset, chunk in _chunks(lines, chunk_rows):
+            yield to_focus(chunk, label, offset)
+
     return land_charges(
-        (lambda: focus_rows(lines, label)) if focus_export else (lambda: lines_to_focus(lines, label)),
+        load,
         source=source.name,
         relative_path=planned.relative_path,
         key=planned.file_key,

@@ -198,9 +198,15 @@ def _csv_bytes(rows: list[list[str]], delimiter: str, quoting: int, line_end: st
     return buffer.getvalue()
 
 
-def _validate(path: Path) -> Validated | FileLanding:
+def _validate(path: Path, chunk_rows: int = 250_000) -> Validated | FileLanding:
     return validate_focus_file(
-        path, source="fuzz", relative_path=path.name, null_values=[], max_failure_ratio=1.0
+        path,
+        chunk_rows=chunk_rows,
+        source="fuzz",
+        relative_path=path.name,
+        null_values=[],
+        max_failure_ratio=1.0,
+        keep_row_numbers=True,
     )
 
 
@@ -221,21 +227,20 @@ def _assert_balanced(books: Books) -> None:
     line_end=st.sampled_from(["\n", "\r\n"]),
     encoding=st.sampled_from(["utf-8", "utf-8-sig"]),
     name=st.sampled_from(["fuzz.csv", "fuzz.csv.gz"]),
+    chunk_rows=st.sampled_from([1, 2, 5, 250_000]),  # chunks cut between (quoted, multi-line) records
 )
 def test_well_formed_files_quarantine_exactly_the_bad_rows_and_book_the_drawn_costs(
-    rows: list[dict[str, Cell]], quoting: int, line_end: str, encoding: str, name: str
+    rows: list[dict[str, Cell]], quoting: int, line_end: str, encoding: str, name: str, chunk_rows: int
 ) -> None:
     table = [COLUMNS, *[[row[c].text for c in COLUMNS] for row in rows]]
     with TemporaryDirectory() as folder:
         path = _write(Path(folder), name, _csv_bytes(table, ",", quoting, line_end).encode(encoding))
-        result = _validate(path)
+        result = _validate(path, chunk_rows)
     assert isinstance(result, Validated), getattr(result, "error", None)
     bad = {i for i, row in enumerate(rows, start=1) if not all(cell.ok for cell in row.values())}
     quarantined = set(result.failures.get_column("row_number").to_list())
     assert quarantined == bad
-    assert result.valid.get_column("x_source_row").to_list() == [
-        i for i in range(1, len(rows) + 1) if i not in bad
-    ]
+    assert result.valid_rows.to_list() == [i for i in range(1, len(rows) + 1) if i not in bad]
     books = result.books
     assert (books.rows_read, books.rows_loaded, books.rows_quarantined) == (
         len(rows),
@@ -302,8 +307,8 @@ def test_any_file_fails_naming_itself_or_lands_and_the_books_always_balance(
         _assert_balanced(result.books)
     else:
         assert isinstance(result, Validated)
-        assert result.books.rows_read == result.raw.height
-        assert result.valid.height == result.books.rows_loaded
+        assert result.valid_rows.len() == result.books.rows_loaded
+        assert result.valid_rows.n_unique() == result.valid_rows.len()  # no row loaded twice across chunks
         _assert_balanced(result.books)
 
 

@@ -72,6 +72,7 @@ RUN_LOG = {"runs", "run_files"}
 # Each crash point, and which publication must stand right after the kill.
 CRASHES = [
     ("download.partial", "previous"),
+    ("landing.chunk-written", "previous"),
     ("landing.part-written", "previous"),
     ("land.done", "previous"),
     ("model.partial", "previous"),
@@ -254,6 +255,9 @@ def assert_where_killed(project: Project, point: str, lake_before: set[str]) -> 
         folder = project.root / "data" / "downloads" / "aws" / "2024-11"
         assert folder.is_dir() and not (folder / f"00000-{EXPORT}-00001.csv.gz").exists()
         assert not building
+    elif point == "landing.chunk-written":  # a temporary part being written, no new part in place
+        temporary = [p for p in (project.root / "out" / "lake").rglob("*.tmp")]
+        assert len(temporary) == 1 and parquet_files(project.root) == lake_before
     elif point == "landing.part-written":  # one new part on disk that the state file does not list
         new = parquet_files(project.root) - lake_before
         assert len(new) == 1 and not new & state_parts
