@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finrecon.models import parsing
 
@@ -224,3 +226,35 @@ def test_parse_timestamps_agrees_with_the_per_value_parser(values: list[str | No
     assert got == expected
     reference = series.to_frame().select(parsing.timestamp_expr("ts")).to_series()
     assert parsed.to_list() == reference.to_list()
+
+
+_TAG_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.dictionaries(
+        st.text(max_size=6), st.one_of(st.text(max_size=6), st.integers(), st.none()), max_size=4
+    ).map(json.dumps),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "é", ""]), st.sampled_from(['"x"', '"y[1]"', "NaN", "1", '"\\u00e9"'])
+        ),
+        max_size=4,
+    ).map(lambda pairs: "{" + ", ".join(f'"{k}": {v}' for k, v in pairs) + st_trailing(pairs) + "}"),
+)
+
+
+def st_trailing(pairs: list[tuple[str, str]]) -> str:
+    """A trailing comma on some objects (not JSON; DuckDB would read it)."""
+    return "," if len(pairs) == 3 else ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TAG_TEXT, max_size=12))
+def test_bulk_tags_verdicts_agree_with_the_per_value_parser(texts: list[str]) -> None:
+    """The bulk path (flat string objects accepted in one pass) decides every value as `tags_verdict` does."""
+    rewritten, failed = parsing.tags_verdicts(pl.Series(texts, dtype=pl.Utf8))
+    for text in texts:
+        canonical, check = parsing.tags_verdict(text)
+        if check is None:
+            assert text not in failed and rewritten.get(text, text) == canonical
+        else:
+            assert failed.get(text) == check
