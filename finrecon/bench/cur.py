@@ -35,6 +35,7 @@ from rich.table import Table
 
 from finrecon.bench.generate import PROVIDERS, connect_generator, rows_sql, write_erp
 from finrecon.models.aws_cur import legacy_column
+from finrecon.warehouse.sql_text import identifier, literal
 
 ExportType = Literal["cur_legacy", "cur2"]
 BUCKET = "bench-billing"
@@ -45,6 +46,15 @@ ACCOUNT_ID = "123456789012"
 PEER_SPECS = ("focus-converter==1.0.0", "multimethod<1.11", "click<8.2")
 # The tag keys the generator writes (Tags JSON), as resource-tag columns.
 TAG_KEYS = ("application", "environment", "po", "PO-Number", "poNumber", "purchase_order", "PO_ID")
+# COPY options of a delivery's parts: legacy CUR gzip-CSV, CUR 2.0 Snappy Parquet.
+LEGACY_PART_OPTIONS = "(format csv, header true, compression gzip)"
+CUR2_PART_OPTIONS = "(format parquet, compression snappy, row_group_size 122880)"
+
+
+def _tag_value(key: str) -> str:
+    """The generator's tag `key` out of its Tags JSON (a JSON path with the key quoted, as a SQL literal)."""
+    return f"json_extract_string(Tags, {literal(f'$.{json.dumps(key)}')})"
+
 
 _RI = "'arn:aws:ec2:us-east-1:111111111111:reserved-instances/' || CommitmentDiscountId"
 _RESERVED = "CommitmentDiscountStatus in ('Used', 'Unused') or ChargeCategory = 'Purchase'"
@@ -145,7 +155,7 @@ LEGACY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("savingsPlan/TotalCommitmentToDate", "null", "num"),
     ("savingsPlan/UsedCommitment", "null", "num"),
     ("savingsPlan/SavingsPlanRate", "null", "num"),
-    *((f"resourceTags/user:{key}", f"json_extract_string(Tags, '$.\"{key}\"')", "text") for key in TAG_KEYS),
+    *((f"resourceTags/user:{key}", _tag_value(key), "text") for key in TAG_KEYS),
 )  # fmt: skip
 
 
@@ -161,30 +171,25 @@ def _aws_rows(start: int, stop: int) -> str:
     """
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def cur_select(export_type: ExportType, start: int, stop: int) -> str:
     """A SELECT of rows `start`..`stop` as the export's columns: legacy CSV names and text (AWS's CSV timestamp
     form), or CUR 2.0 snake case, typed, with `resource_tags` a MAP of `user_<key>` entries."""
     if export_type == "cur_legacy":
         cells = [
-            f"strftime({expr}, '%Y-%m-%dT%H:%M:%SZ') as {_quoted(name)}"
+            f"strftime({expr}, '%Y-%m-%dT%H:%M:%SZ') as {identifier(name)}"
             if kind == "ts"
-            else f"{expr} as {_quoted(name)}"
+            else f"{expr} as {identifier(name)}"
             for name, expr, kind in LEGACY_COLUMNS
         ]
     else:
         cells = [
             f"cast({expr} as {'timestamp' if kind == 'ts' else 'double' if kind == 'num' else 'varchar'}) as "
-            f"{_quoted(legacy_column(name))}"
+            f"{identifier(legacy_column(name))}"
             for name, expr, kind in LEGACY_COLUMNS
             if not name.startswith("resourceTags/")
         ]
         entries = ", ".join(
-            f"struct_pack(key := 'user_{key}', value := json_extract_string(Tags, '$.\"{key}\"'))"
-            for key in TAG_KEYS
+            f"struct_pack(key := {literal(f'user_{key}')}, value := {_tag_value(key)})" for key in TAG_KEYS
         )
         cells.append(
             f"map_from_entries(list_filter([{entries}], lambda e: e.value is not null)) as resource_tags"
@@ -226,18 +231,18 @@ def write_cur_files(
     for n, start in enumerate(range(0, rows, per_part), start=1):
         stop = min(start + per_part, rows)
         target = parts_dir / part_name(export_type, n)
-        options = (
-            "(format csv, header true, compression gzip)"
-            if export_type == "cur_legacy"
-            else "(format parquet, compression snappy, row_group_size 122880)"
-        )
-        con.execute(f"copy ({cur_select(export_type, start, stop)}) to '{target.as_posix()}' {options}")
+        if export_type == "cur_legacy":
+            con.execute(f"copy ({cur_select(export_type, start, stop)}) to ? {LEGACY_PART_OPTIONS}",
+                        [target.as_posix()])  # fmt: skip
+        else:
+            con.execute(f"copy ({cur_select(export_type, start, stop)}) to ? {CUR2_PART_OPTIONS}",
+                        [target.as_posix()])  # fmt: skip
         parts.append((target.name, stop - start))
     peer = folder / "peer" / "cur.csv"
     if peer_csv:
         peer.parent.mkdir(parents=True, exist_ok=True)
         con.execute(
-            f"copy ({cur_select('cur_legacy', 0, rows)}) to '{peer.as_posix()}' (format csv, header true)"
+            f"copy ({cur_select('cur_legacy', 0, rows)}) to ? (format csv, header true)", [peer.as_posix()]
         )
     described = con.execute(f"describe ({cur_select(export_type, 0, 1)})").fetchall()
     columns = [{"name": str(row[0]), "type": str(row[1])} for row in described]

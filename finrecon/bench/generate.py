@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import duckdb
 
+from finrecon.warehouse.sql_text import literal
+
 PROVIDERS = (
     ("AWS", "aws", "111111111111", "USD"),
     ("Microsoft", "azure", "/providers/Microsoft.Billing/billingAccounts/7000001", "EUR"),
@@ -120,10 +122,11 @@ def _copy_options(fmt: str) -> str:
     return "(format csv, header true, compression gzip)"
 
 
-def _literal(value: object) -> str:
+def _inlined(value: object) -> str:
+    """A generator value as SQL text: an int as its digits, anything else a literal() string."""
     if isinstance(value, int):
         return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return literal(str(value))
 
 
 def rows_sql(provider: tuple[str, str, str, str], start: int, stop: int, seed: int = 7) -> str:
@@ -135,7 +138,7 @@ def rows_sql(provider: tuple[str, str, str, str], start: int, stop: int, seed: i
     sql = _ROWS_SQL.format(
         resources=RESOURCES_PER_PROVIDER, hours=HOURS, month=MONTH_START, po_count=PO_COUNT
     )
-    return re.sub(r"\$(\w+)", lambda m: _literal(params[m.group(1)]), sql)
+    return re.sub(r"\$(\w+)", lambda m: _inlined(params[m.group(1)]), sql)
 
 
 def per_provider_counts(rows: int) -> list[int]:
@@ -177,7 +180,7 @@ def connect_generator(scratch: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("set enable_progress_bar = false")
     con.execute(f"set memory_limit = '{GENERATOR_MEMORY_LIMIT}'")
-    con.execute(f"set temp_directory = '{scratch.as_posix()}'")
+    con.execute("set temp_directory = ?", [scratch.as_posix()])
     return con
 
 
@@ -209,7 +212,7 @@ def generate(
         sql = "\nunion all\n".join(
             f"select * from ({rows_sql(PROVIDERS[k], start, stop, seed)})" for k, start, stop in segments
         )
-        con.execute(f"copy ({sql}) to '{target.as_posix()}' {_copy_options(fmt)}")
+        con.execute(f"copy ({sql}) to ? {_copy_options(fmt)}", [target.as_posix()])
         files.append(target.name)
     erp_dir = out_dir / "erp"
     write_erp(con, erp_dir, rows)
@@ -244,8 +247,9 @@ def write_erp(con: duckdb.DuckDBPyConnection, erp_dir: Path, rows: int) -> None:
                 case when n % 20 = 0 then 'blanket' else 'standard' end as po_type,
                 'CC-' || (n % 40) as cost_center
             from range({PO_COUNT}) as t(n)
-        ) to '{(erp_dir / "po_headers.csv").as_posix()}' (format csv, header true)
-        """
+        ) to ? (format csv, header true)
+        """,
+        [(erp_dir / "po_headers.csv").as_posix()],
     )
     con.execute(
         f"""
@@ -253,15 +257,17 @@ def write_erp(con: duckdb.DuckDBPyConnection, erp_dir: Path, rows: int) -> None:
             select 'PO-' || (1000 + n) as po_number, 1 as line_number, 'Cloud services' as description,
                    1 as quantity, 0.0 as unit_price, 0.0 as amount
             from range({PO_COUNT}) as t(n)
-        ) to '{(erp_dir / "po_lines.csv").as_posix()}' (format csv, header true)
-        """
+        ) to ? (format csv, header true)
+        """,
+        [(erp_dir / "po_lines.csv").as_posix()],
     )
     con.execute(
-        f"""
+        """
         copy (
             select cast(d as date) as rate_date, 'USD' as from_currency, 'EUR' as to_currency,
                    round(0.90 + (hash(d) % 200) / 10000.0, 6) as rate
             from range(timestamp '2026-09-25', timestamp '2026-11-01', interval 1 day) as t(d)
-        ) to '{(erp_dir / "fx_rates.csv").as_posix()}' (format csv, header true)
-        """
+        ) to ? (format csv, header true)
+        """,
+        [(erp_dir / "fx_rates.csv").as_posix()],
     )

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from finrecon.warehouse.sql_text import identifier, literal
+
 PO_KEYS = ["po", "ponumber", "purchaseorder", "poid"]
 
 
@@ -25,12 +27,12 @@ def lower_bound_sql(data_dir: Path, fmt: str) -> str:
     used and unused EffectiveCost of Usage rows and Purchase BilledCost per commitment and billing month)."""
     pattern = (data_dir / "focus" / f"*.{fmt}").as_posix()
     reader = (
-        f"read_parquet('{pattern}')"
+        f"read_parquet({literal(pattern)})"
         if fmt == "parquet"
-        else f"read_csv('{pattern}', union_by_name = true, timestampformat = '%Y-%m-%d %H:%M:%S')"
+        else f"read_csv({literal(pattern)}, union_by_name = true, timestampformat = '%Y-%m-%d %H:%M:%S')"
     )
     erp = (data_dir / "erp").as_posix()
-    keys = ", ".join(f"'{k}'" for k in PO_KEYS)
+    keys = ", ".join(literal(k) for k in PO_KEYS)
     return f"""
     with charges as (
         select ProviderName, BillingAccountId, SubAccountId, ServiceName, BillingCurrency,
@@ -52,7 +54,7 @@ def lower_bound_sql(data_dir: Path, fmt: str) -> str:
     ),
     pos as (
         select *, regexp_replace(upper(po_number), '[^A-Z0-9]', '', 'g') as po_norm
-        from read_csv('{erp}/po_headers.csv')
+        from read_csv({literal(f"{erp}/po_headers.csv")})
     ),
     resolved as (
         select charges.*, pos.po_number, pos.currency as po_currency,
@@ -81,7 +83,7 @@ def lower_bound_sql(data_dir: Path, fmt: str) -> str:
         select po_number, po_currency, BillingCurrency, charge_date, sum(BilledCost) as billed
         from resolved where status = 'valid' group by all
     ),
-    rates as (select * from read_csv('{erp}/fx_rates.csv')),
+    rates as (select * from read_csv({literal(f"{erp}/fx_rates.csv")})),
     consumption as (
         select po_number, sum(billed * case when BillingCurrency = po_currency then 1.0
                                             when BillingCurrency = 'USD' then rates.rate else 1.0 / rates.rate end) as consumed
@@ -150,18 +152,19 @@ def cur_reference_sql(parts_glob: str, export_type: str, out: str) -> str:
     from finrecon.models.aws_cur import legacy_column
 
     def c(name: str) -> str:
-        return '"' + (name if export_type == "cur_legacy" else legacy_column(name)) + '"'
+        return identifier(name if export_type == "cur_legacy" else legacy_column(name))
 
     from finrecon.bench.cur import TAG_KEYS
 
     if export_type == "cur_legacy":
-        reader = f"read_csv('{parts_glob}', header = true, all_varchar = true)"
+        reader = f"read_csv({literal(parts_glob)}, header = true, all_varchar = true)"
         entries = ", ".join(
-            f"struct_pack(key := 'user:{key}', value := \"resourceTags/user:{key}\")" for key in TAG_KEYS
+            f"struct_pack(key := {literal(f'user:{key}')}, value := {identifier(f'resourceTags/user:{key}')})"
+            for key in TAG_KEYS
         )
         tags = f"to_json(map_from_entries(list_filter([{entries}], lambda e: e.value is not null)))"
     else:
-        reader = f"read_parquet('{parts_glob}')"
+        reader = f"read_parquet({literal(parts_glob)})"
         tags = "to_json(resource_tags)"
     return f"""
     copy (
@@ -193,7 +196,7 @@ def cur_reference_sql(parts_glob: str, export_type: str, out: str) -> str:
             {c("lineItem/ResourceId")} as ResourceId,
             {tags} as Tags
         from {reader}
-    ) to '{out}' (format parquet, compression zstd)
+    ) to {literal(out)} (format parquet, compression zstd)
     """
 
 
@@ -203,7 +206,7 @@ def measure_cur_reference(parts_glob: str, export_type: str, out: str) -> dict[s
     started = time.perf_counter()
     con.execute(cur_reference_sql(parts_glob, export_type, out))
     seconds = time.perf_counter() - started
-    rows = con.execute(f"select count(*) from read_parquet('{out}')").fetchall()[0][0]
+    rows = con.execute("select count(*) from read_parquet(?)", [out]).fetchall()[0][0]
     return {"seconds": seconds, "peak_rss": peak_rss_bytes(), "rows": rows}
 
 
