@@ -38,18 +38,22 @@ audit:
 
 # Benchmarks (not part of the tests; see BENCHMARKS.md): `make bench ROWS=10000000 FORMAT=parquet` (one size);
 # `make bench MODE=matrix [CASES=parquet-1x10M,csvgz-1x10M] [SCALE=0.01]` (issue 16's file-size matrix);
-# `make bench MODE=cur EXPORT=cur_legacy|cur2 ROWS=1000000` (AWS CUR from a local S3 against focus-converter).
+# `make bench MODE=cur EXPORT=cur_legacy|cur2 ROWS=1000000` (AWS CUR from a local S3 against focus-converter);
+# `make bench MODE=azure AZURE_EXPORT=FocusCost|ActualCost ROWS=1000000` (Azure export parts from Azurite).
 ROWS ?= 1000000
 FORMAT ?= parquet
 MODE ?= run
 CASES ?=
 SCALE ?= 1
 EXPORT ?= cur_legacy
-bench: install
+AZURE_EXPORT ?= FocusCost
+bench: install $(if $(filter azure,$(MODE)),azurite)
 ifeq ($(MODE),matrix)
 	$(BIN)/finrecon bench matrix --scale $(SCALE) $(if $(CASES),--cases $(CASES))
 else ifeq ($(MODE),cur)
 	$(BIN)/finrecon bench cur --rows $(ROWS) --export-type $(EXPORT)
+else ifeq ($(MODE),azure)
+	$(BIN)/finrecon bench azure --rows $(ROWS) --export-type $(AZURE_EXPORT)
 else
 	$(BIN)/finrecon bench run --rows $(ROWS) --format $(FORMAT)
 endif

@@ -541,6 +541,35 @@ def bench_cur(
     run_cur_bench(rows, export_type, workdir, rows_per_part, workers, peer, console)  # type: ignore[arg-type]
 
 
+@bench_app.command("azure")
+def bench_azure(
+    rows: Annotated[int, typer.Option(help="Azure rows to generate, export and land.")] = 1_000_000,
+    export_type: Annotated[str, typer.Option(help="FocusCost or ActualCost (cost details).")] = "FocusCost",
+    file_format: Annotated[
+        str, typer.Option("--format", help="csv.gz (Csv, Gzip) or parquet (Parquet, Snappy) parts.")
+    ] = "csv.gz",
+    rows_per_part: Annotated[
+        int | None, typer.Option(help="Rows per exported part (default: one part).")
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="Where data, outputs and the peer's venv go.")] = BENCH_DIR,
+    workers: Annotated[int, typer.Option(help="Parallel landing tasks.")] = 2,
+    peer: Annotated[
+        bool,
+        typer.Option(help="Time focus-converter 1.0.0 beside it (ActualCost; own venv under --workdir)."),
+    ] = True,
+) -> None:
+    """Azure Cost Management export landing from a local Azurite against focus-converter on the same rows."""
+    from finrecon.bench.azure import run_azure_bench
+
+    if export_type not in ("FocusCost", "ActualCost"):
+        err_console.print("[red]--export-type must be FocusCost or ActualCost[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    if file_format not in ("csv.gz", "parquet"):
+        err_console.print("[red]--format must be csv.gz or parquet[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    run_azure_bench(rows, export_type, file_format, workdir, rows_per_part, workers, peer, console)  # type: ignore[arg-type]
+
+
 @app.command()
 def docs(
     database: Annotated[

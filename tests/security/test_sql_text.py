@@ -27,6 +27,14 @@ REVIEWED: dict[tuple[str, str], str] = {
     ("alerts/lifecycle.py", "marks"): "a list of `?` placeholders, one per value",
     ("alerts/nightly.py", "state.catalog"): "the state file's catalog name, chosen by DuckDB",
     (
+        "bench/azure.py",
+        "azure_select(export_type, 'csv.gz', 0, rows)",
+    ): "benchmark: azure_select()'s SELECT of generated rows",
+    (
+        "bench/azure.py",
+        "azure_select(export_type, fmt, start, stop)",
+    ): "benchmark: azure_select()'s SELECT of generated rows",
+    (
         "bench/cur.py",
         "cur_select('cur_legacy', 0, rows)",
     ): "benchmark: cur_select()'s SELECT of generated rows",
