@@ -48,8 +48,8 @@ def read_delivered(path: Path, null_values: list[str], keep_types: bool = True) 
     fmt = file_format(path)
     if fmt is None:
         raise FileLevelError(None, "file_format", f"{path.name}: not a CSV, CSV.GZ or Parquet file")
-    if fmt == "csv":
-        frame = _read_csv(path, null_values)
+    if fmt == "csv":  # the chunked reader, whole: one parser, one set of messages
+        return pl.concat(iter_delivered(path, null_values, _WHOLE), how="vertical")
     else:
         try:
             names = pq.read_schema(path).names
@@ -78,66 +78,12 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
-def _raw_bytes(path: Path, limit: int = -1) -> bytes:
-    """The file's bytes (the first `limit`, or all), decompressed; a broken gzip stream is a FileLevelError."""
-    if not path.name.lower().endswith(".gz"):
-        with path.open("rb") as handle:
-            return handle.read(limit)
-    try:
-        with gzip.open(path, "rb") as handle:
-            return handle.read(limit)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-        raise FileLevelError(
-            None,
-            "readable",
-            f"{path.name}: cannot be read: the gzip stream is truncated or corrupt ({_first_line(err)}); "
-            "its rows are unknown",
-        ) from None
-
-
 _WIDE_BOMS = {
     codecs.BOM_UTF32_LE: "UTF-32",
     codecs.BOM_UTF32_BE: "UTF-32",
     codecs.BOM_UTF16_LE: "UTF-16",
     codecs.BOM_UTF16_BE: "UTF-16",
 }
-
-
-def _read_csv(path: Path, null_values: list[str]) -> pl.DataFrame:
-    """A CSV (or CSV.GZ) as text: UTF-8 (a byte-order mark is allowed), comma-delimited, header first.
-
-    Polars reads the file itself (memory-mapped, in parallel); the bytes are only looked at to explain a failure.
-    """
-    head = _raw_bytes(path, 1 << 16)
-    for bom, encoding in _WIDE_BOMS.items():
-        if head.startswith(bom):
-            raise FileLevelError(
-                None, "is_utf8", f"{path.name}: the file is {encoding}-encoded; CSV files must be UTF-8"
-            )
-    try:
-        frame = pl.read_csv(path, infer_schema=False, null_values=null_values)
-    except pl.exceptions.PolarsError as err:
-        raise _unreadable_csv(path, err, null_values) from None
-    header = _csv_header(head, frame.columns)
-    _refuse_duplicate_columns(path, header, lambda: iter([_numbered(path, frame, null_values)]))
-    if len(header) == frame.width and header != frame.columns:
-        # polars keeps a quoted header name's doubled quotes (`"a""b"` reads as `a""b`): the name as written
-        frame = frame.rename(dict(zip(frame.columns, header, strict=True)))
-    return frame
-
-
-def _unreadable_csv(path: Path, err: Exception, null_values: list[str]) -> FileLevelError:
-    """Why polars could not read a CSV, in the words of the file, not of the reader's options."""
-    data = _raw_bytes(path)  # a truncated gzip stream raises here
-    if not data.strip():
-        return FileLevelError(None, "readable", f"{path.name}: the file is empty (no header row)")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as decode_error:
-        return _not_utf8(path, data, decode_error, null_values)
-    return FileLevelError(
-        None, "readable", f"{path.name}: cannot be read: not well-formed CSV: {_first_line(err)}"
-    )
 
 
 def _csv_header(head: bytes, parsed: list[str]) -> list[str]:
@@ -165,26 +111,6 @@ def _refuse_duplicate_columns(
             message = f"{path.name}: column {name!r} appears twice (columns {first} and {position})"
             raise FileLevelError(name, "unique_column", message, rows)
         seen.add(name)
-
-
-def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError, null_values: list[str]) -> FileLevelError:
-    """The error for text that is not UTF-8, naming the first bad line and column; the rows are counted (the
-    bad bytes read as U+FFFD) so that the books show what the file held."""
-    line = data.count(b"\n", 0, err.start) + 1
-    where = f" at line {line} (byte 0x{data[err.start]:02X})"
-    try:
-        lossy = pl.read_csv(
-            io.BytesIO(data), infer_schema=False, null_values=null_values, encoding="utf8-lossy"
-        )
-    except pl.exceptions.PolarsError:
-        return FileLevelError(None, "is_utf8", f"{path.name}: not UTF-8 text{where}; re-export it as UTF-8")
-    rows = _numbered(path, lossy, null_values)
-    column = _first_column_with(rows, "\ufffd")
-    if column is not None:
-        where += f", column {column!r}"
-    return FileLevelError(
-        column, "is_utf8", f"{path.name}: not UTF-8 text{where}; re-export it as UTF-8", rows
-    )
 
 
 def _first_column_with(frame: pl.DataFrame, text: str) -> str | None:
@@ -255,6 +181,7 @@ DEFAULT_CHUNK_ROWS = 250_000
 _MIN_BLOCK_BYTES = 1 << 8
 _MAX_BLOCK_BYTES = 1 << 27  # 128 MiB: a chunk never reads more than this at once
 _HEAD_BYTES = 1 << 16
+_WHOLE = 1 << 62  # chunk_rows for a frame read whole (blocks of _MAX_BLOCK_BYTES)
 
 RawChunks = Callable[[], Iterator[pl.DataFrame]]
 
@@ -358,11 +285,22 @@ def _csv_names(path: Path, first: pl.DataFrame) -> list[str]:
 
 
 def _csv_chunks(path: Path, null_values: list[str], chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """A CSV (or CSV.GZ) as text in chunks: each chunk is the header plus whole records, parsed by polars.
+    """A CSV (or CSV.GZ) as text in chunks of whole records, each parsed by polars with the header."""
+    names: list[str] | None = None
+    for header, body, lines_before in _csv_blocks(path, chunk_rows):
+        frame = _parse_csv_chunk(path, header, body, null_values, lines_before, chunk_rows)
+        if names is None:
+            names = _csv_header(header, frame.columns)
+        yield _with_header_names(frame, names) if len(set(names)) == len(names) else frame
+
+
+def _csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple[bytes, bytes, int]]:
+    """(header, body, newlines before body) per chunk: the body is whole records of about `chunk_rows` rows.
 
     The file is read as a stream of blocks (a gzip stream is inflated as it is read, never whole); a block is
     cut after its last newline outside quotes (an even count of `"` since the last cut), so a quoted value
-    holding newlines is never split and every chunk parses as the whole file would.
+    holding newlines is never split and every chunk parses as the whole file would. At least one chunk (the
+    header alone, for a file without rows).
     """
     stream = _open_bytes(path)
     try:
@@ -380,7 +318,6 @@ def _csv_chunks(path: Path, null_values: list[str], chunk_rows: int) -> Iterator
             head += more
         header, carry = head[:header_end], head[header_end:]
         block = _block_bytes(carry, chunk_rows)
-        names: list[str] | None = None
         lines_before = header.count(b"\n")
         first = True
         while True:
@@ -391,14 +328,9 @@ def _csv_chunks(path: Path, null_values: list[str], chunk_rows: int) -> Iterator
                 continue  # no whole record yet: read on
             body, carry = carry[:cut], carry[cut:]
             if body or first:
-                frame = _parse_csv_chunk(path, header, body, null_values, lines_before, chunk_rows)
-                if names is None:
-                    names = _csv_header(head, frame.columns)
-                if len(set(names)) == len(names):
-                    frame = _with_header_names(frame, names)
+                yield header, body, lines_before
                 first = False
                 lines_before += body.count(b"\n")
-                yield frame
             if not more:
                 return
     finally:
@@ -510,28 +442,10 @@ def _not_utf8_chunk(
 
 def _lossy_chunks(path: Path, null_values: list[str], chunk_rows: int) -> Iterator[pl.DataFrame]:
     """The file's rows with bad bytes read as U+FFFD (what a not-UTF-8 file's books count), in chunks."""
-    stream = _open_bytes(path)
-    try:
-        data = _read_block(path, stream, _HEAD_BYTES)
-        header_end = _record_end(data, first_only=True) or len(data)
-        header, carry = data[:header_end], data[header_end:]
-        block = _block_bytes(carry, chunk_rows)
-        while True:
-            more = _read_block(path, stream, block)
-            carry += more
-            cut = (_record_end(carry) if more else len(carry)) or 0
-            body, carry = carry[:cut], carry[cut:]
-            if body:
-                yield pl.read_csv(
-                    io.BytesIO(header + body),
-                    infer_schema=False,
-                    null_values=null_values,
-                    encoding="utf8-lossy",
-                )
-            if not more:
-                return
-    finally:
-        stream.close()
+    for header, body, _ in _csv_blocks(path, chunk_rows):
+        yield pl.read_csv(
+            io.BytesIO(header + body), infer_schema=False, null_values=null_values, encoding="utf8-lossy"
+        )
 
 
 def _with_header_names(frame: pl.DataFrame, header: list[str]) -> pl.DataFrame:
