@@ -29,3 +29,14 @@ create or replace temp macro tags_map(tags) as
 -- For a filtered sum pass `case when <condition> then <amount> else 0 end`.
 create or replace temp macro strict_sum(amount) as
     case when count(*) filter (where amount is null) = 0 then sum(amount) end;
+
+-- The data-quality flags of one charge (charges.x_quality_flags): reported, never corrected.
+create or replace temp macro quality_flags(charge_category, list_cost, contracted_cost, commitment_discount_id,
+                                           effective_cost) as
+    list_filter([
+        case when charge_category = 'Usage' and list_cost is null then 'missing_list_cost' end,
+        case when list_cost < contracted_cost then 'list_below_contracted' end,
+        case when charge_category = 'Purchase' and commitment_discount_id is not null and effective_cost > 0
+            then 'commitment_purchase_with_effective_cost' end,
+        case when charge_category = 'Usage' and list_cost >= 0 and effective_cost > list_cost then 'negative_savings' end
+    ], lambda flag: flag is not null);

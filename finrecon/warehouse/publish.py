@@ -25,7 +25,7 @@ from finrecon.models.config import Config
 from finrecon.models.quarantine import ROW_COLUMN
 from finrecon.ops import progress
 from finrecon.ops.failpoints import failpoint
-from finrecon.warehouse import invariants
+from finrecon.warehouse import invariants, partials
 from finrecon.warehouse.erp_landing import ErpData
 from finrecon.warehouse.models_runner import load_models, run_macros, run_model
 from finrecon.warehouse.sql_text import literal
@@ -45,6 +45,7 @@ class BuildResult:
     effective_cost: float
     model_seconds: dict[str, float]
     invariants_checked: int
+    partials: tuple[partials.PartialRefresh, ...] = ()
 
 
 def _empty_lake_charges() -> pl.DataFrame:
@@ -346,6 +347,32 @@ def _create_latest_views(state: State) -> None:
         state.con.execute(f"create or replace view {PUBLISH_ALIAS}.main.{name} as {body}")
 
 
+def _record_model_seconds(
+    state: State, run_id: str, model_seconds: dict[str, float], kept: tuple[partials.PartialRefresh, ...]
+) -> None:
+    """Each model's seconds in the state's `run_models`, and each kept partial's with what it recomputed."""
+    rows = [
+        {"model": name, "seconds": seconds, "partitions": None, "partitions_changed": None,
+         "partitions_read": None, "charge_keys_recomputed": None}
+        for name, seconds in model_seconds.items()
+    ] + [
+        {"model": p.model, "seconds": p.seconds, "partitions": p.partitions,
+         "partitions_changed": p.partitions_changed, "partitions_read": p.partitions_read,
+         "charge_keys_recomputed": p.charge_keys_recomputed}
+        for p in kept
+    ]  # fmt: skip
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.Utf8, "seconds": pl.Float64, "partitions": pl.Int32, "partitions_changed": pl.Int32,
+            "partitions_read": pl.Int32, "charge_keys_recomputed": pl.Int32,
+        },
+    ).with_columns(pl.lit(run_id).alias("run_id"))  # fmt: skip
+    with state.transaction():
+        state.con.execute(f'delete from "{state.catalog}".main.run_models where run_id = ?', [run_id])
+        state.insert_frame(f'"{state.catalog}".main.run_models', frame)
+
+
 def building_path(published: Path, run_id: str) -> Path:
     return published.with_name(f".{published.name}.{run_id}.building")
 
@@ -360,8 +387,12 @@ def build(
         stale.unlink()  # a killed run's leftovers
     target = building_path(published, run_id)
     state.con.execute(f"attach ? as {PUBLISH_ALIAS}", [target.as_posix()])
-    state.con.execute(f"use {PUBLISH_ALIAS}")  # bare names in the models: the published database, then temp
     try:
+        # the partials kept in the state file, brought up to date (bare names there: the state's tables)
+        lake_root = config.resolve(config.warehouse.lake_path)
+        kept = (partials.refresh_duplicates(state, lake_root, parts, run_id),)
+        # bare names in the models: the published database, then temp
+        state.con.execute(f"use {PUBLISH_ALIAS}")
         run_macros(state.con)
         _set_variables(state, config)
         _load_inputs(state, config, parts, erp)
@@ -375,6 +406,7 @@ def build(
             run_model(state.con, model, PUBLISH_ALIAS)
             model_seconds[model.name] = time.perf_counter() - started
         assert resolved_as_of is not None
+        _record_model_seconds(state, run_id, model_seconds, kept)
         checked = invariants.check(state.con, PUBLISH_ALIAS, state.catalog, run_id)  # before any swap
         rows, billed, effective = _published_totals(state)
         _keep_po_burn_history(state, resolved_as_of)
@@ -386,7 +418,7 @@ def build(
         target.unlink(missing_ok=True)
         raise
     state.con.execute(f'use "{state.catalog}"')
-    return BuildResult(resolved_as_of, target, rows, billed, effective, model_seconds, checked)
+    return BuildResult(resolved_as_of, target, rows, billed, effective, model_seconds, checked, kept)
 
 
 def copy_state_tables(state: State, tables: tuple[str, ...]) -> None:

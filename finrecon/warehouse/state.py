@@ -98,6 +98,28 @@ alter table quarantine add column if not exists source_file varchar;  -- data fi
 alter table runs add column if not exists inputs_signature varchar;
 alter table runs add column if not exists stage_seconds varchar;  -- JSON: stage -> wall seconds
 alter table runs add column if not exists invariants_checked integer;  -- accounting invariants that held (warehouse/invariants.py)
+create table if not exists run_models (
+    run_id varchar not null,           -- per run: each model's wall seconds, and what its partial recomputed
+    model varchar not null,
+    seconds double not null,
+    partitions integer,                -- lake partitions (provider × billing period) current in the run
+    partitions_changed integer,        -- new, re-delivered or removed since the partial was last computed
+    partitions_read integer,           -- read to recompute the partial
+    charge_keys_recomputed integer
+);
+create table if not exists partial_partitions (
+    model varchar not null,            -- a partial kept between runs (sql/partials/<model>.sql, warehouse/partials.py)
+    partition varchar not null,        -- a lake partition: the folder of its parts
+    signature varchar not null,        -- sha256 of the partial's SQL and the partition's current part paths
+    run_id varchar not null,           -- the run that last read the partition for this partial
+    primary key (model, partition)
+);
+create table if not exists partial_charge_keys (
+    model varchar not null,            -- which charge keys (provider name × charge month) a lake partition holds
+    partition varchar not null,
+    provider_name varchar,
+    charge_month varchar
+);
 create table if not exists run_files (
     run_id varchar not null,
     source varchar not null,

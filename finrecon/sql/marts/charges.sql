@@ -91,6 +91,7 @@ select
     po_line_number as x_po_line_number,
     po_line_match as x_po_line_match,
     -- data quality: reported, never corrected (values stay as delivered)
+    -- (the same list as macros.sql's quality_flags, which data_quality uses: a published view cannot call a temp macro)
     list_filter([
         case when ChargeCategory = 'Usage' and ListCost is null then 'missing_list_cost' end,
         case when ListCost < ContractedCost then 'list_below_contracted' end,

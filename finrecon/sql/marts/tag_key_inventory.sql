@@ -1,24 +1,25 @@
 -- grain: provider × billing currency × tag key (as delivered), over every charge with tags up to as_of
 -- Every tag key seen, with its spend and whether it is read as a PO key (tags.po_keys, compared like PO keys:
 -- case, '-', '_', '.', spaces and AWS's `user:` ignored). looks_like_po_key flags near misses ('po num',
--- 'purchase-ord', 'PO_Ref') that are not configured, so an analyst can add them as aliases.
+-- 'purchase-ord', 'PO_Ref') that are not configured, so an analyst can add them as aliases. Needs no PO resolution:
+-- read from the landed charges (stg_focus__charges, the same rows as `charges`).
 with by_tags as (
     select
-        charges.ProviderName,
-        charges.BillingCurrency,
-        charges.Tags,
-        sum(charges.EffectiveCost) as effective_cost,
-        sum(charges.BilledCost) as billed_cost,
-        strict_sum(charges.EffectiveCost * reporting_fx_rates.fx_rate) as effective_cost_reporting,
-        strict_sum(charges.BilledCost * reporting_fx_rates.fx_rate) as billed_cost_reporting,
+        stg_focus__charges.ProviderName,
+        stg_focus__charges.BillingCurrency,
+        stg_focus__charges.Tags,
+        sum(stg_focus__charges.EffectiveCost) as effective_cost,
+        sum(stg_focus__charges.BilledCost) as billed_cost,
+        strict_sum(stg_focus__charges.EffectiveCost * reporting_fx_rates.fx_rate) as effective_cost_reporting,
+        strict_sum(stg_focus__charges.BilledCost * reporting_fx_rates.fx_rate) as billed_cost_reporting,
         count(*) as charge_count
-    from charges
+    from stg_focus__charges
     left join reporting_fx_rates
-        on reporting_fx_rates.rate_day = charges.x_charge_date
-        and reporting_fx_rates.from_currency = charges.BillingCurrency
-    where charges.Tags is not null
-        and charges.x_charge_date <= getvariable('as_of')
-    group by charges.ProviderName, charges.BillingCurrency, charges.Tags
+        on reporting_fx_rates.rate_day = stg_focus__charges.x_charge_date
+        and reporting_fx_rates.from_currency = stg_focus__charges.BillingCurrency
+    where stg_focus__charges.Tags is not null
+        and stg_focus__charges.x_charge_date <= getvariable('as_of')
+    group by stg_focus__charges.ProviderName, stg_focus__charges.BillingCurrency, stg_focus__charges.Tags
 ),
 
 entries as (
