@@ -411,7 +411,7 @@ def iter_delivery_files(
     row number.
 
     CUR files keep their column names, legacy ones renamed to CUR 2.0 snake case with their tag columns gathered
-    into `x_tag_entries`; FOCUS exports get canonical FOCUS names. Columns may drift between files.
+    into CUR 2.0's `resource_tags` (JSON text); FOCUS exports get canonical FOCUS names. Columns may drift between files.
     """
 
     def read(uri: str, path: Path) -> Iterable[pl.DataFrame]:
@@ -430,26 +430,28 @@ def _legacy_to_cur2_names(frame: pl.DataFrame) -> pl.DataFrame:
     clashes = sorted({t for t in targets if targets.count(t) > 1})
     if clashes:
         raise FileLevelError(clashes[0], "unique_column", f"column {clashes[0]!r} appears twice")
-    tags = _tag_entries(frame, tag_columns)
+    tags = _resource_tags(frame, tag_columns)
     return frame.drop(list(tag_columns)).rename(renamed).with_columns(tags)
 
 
-def _tag_entries(frame: pl.DataFrame, tag_columns: dict[str, str]) -> pl.Series:
-    """Per row, the (key, value) of every tag column that has a value, in column order: `x_tag_entries`.
+def _resource_tags(frame: pl.DataFrame, tag_columns: dict[str, str]) -> pl.Series:
+    """Per row, the tag columns that have a value as one JSON object (CUR 2.0's `resource_tags`), keys in column
+    order: `{}` for a row without tags.
 
-    Built by DuckDB (one list_filter over a struct per column), some 30 times faster than polars' when/struct.
+    Built by DuckDB (one string expression per column, values escaped by `to_json`), some 30 times faster than
+    polars' when/struct, and without a map in between.
     """
-    entry = pl.Struct({"key": pl.Utf8, "value": pl.Utf8})
     if not tag_columns:
-        return pl.Series("x_tag_entries", [[]] * frame.height, dtype=pl.List(entry))
-    structs = ", ".join(
-        f"struct_pack(key := {literal(key)}, value := cast({identifier(column)} as varchar))"
+        return pl.Series("resource_tags", ["{}"] * frame.height, dtype=pl.Utf8)
+    pairs = ", ".join(
+        f"case when {identifier(column)} is not null then "
+        f"to_json({literal(key)}) || ':' || to_json(cast({identifier(column)} as varchar)) end"
         for column, key in tag_columns.items()
     )
     con = duckdb.connect()
     try:
         con.register("legacy_tags", frame.select(list(tag_columns)).to_arrow())
-        sql = f"select list_filter([{structs}], lambda e: e.value is not null) as x_tag_entries from legacy_tags"
-        return con.sql(sql).pl().get_column("x_tag_entries").cast(pl.List(entry))
+        sql = f"select '{{' || concat_ws(',', {pairs}) || '}}' as resource_tags from legacy_tags"
+        return con.sql(sql).pl().get_column("resource_tags").cast(pl.Utf8)
     finally:
         con.close()

@@ -30,12 +30,11 @@ def cur_to_focus(delivered: pl.DataFrame, export_type: str) -> pl.DataFrame:
     con = duckdb.connect()
     try:
         con.execute("set enable_progress_bar = false")
-        if export_type == "cur_legacy":
+        if export_type == "cur_legacy":  # a view: the legacy rows are read once, by the CUR 2.0 mapping
             con.register("cur_legacy_delivery", frame.to_arrow())
-            cur2 = con.sql(landing_model("stg_aws__cur_legacy")).to_arrow_table()
+            con.execute(f"create temp view cur2_delivery as {landing_model('stg_aws__cur_legacy')}")
         else:
-            cur2 = frame.to_arrow()
-        con.register("cur2_delivery", cur2)
+            con.register("cur2_delivery", frame.to_arrow())
         mapped = con.sql(landing_model("stg_aws__cur2")).pl()
     finally:
         con.close()

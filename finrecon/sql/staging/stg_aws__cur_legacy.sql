@@ -5,10 +5,10 @@
 -- The connector has already renamed the columns to CUR 2.0's snake case (`lineItem/UnblendedCost` →
 -- `line_item_unblended_cost`), added the ones this month's report lacks as NULL (the manifest's column list
 -- drifts month to month), and gathered the per-key tag columns (`resourceTags/user:CostCenter`,
--- `resource_tags_user_cost_center`) into `x_tag_entries`. Legacy CUR has no account names.
+-- `resource_tags_user_cost_center`) into one JSON object, CUR 2.0's `resource_tags`. Legacy CUR has no account
+-- names.
 select
-    * exclude (x_tag_entries, resource_tags, bill_payer_account_name, line_item_usage_account_name),
+    * exclude (bill_payer_account_name, line_item_usage_account_name),
     cast(null as varchar) as bill_payer_account_name,
-    cast(null as varchar) as line_item_usage_account_name,
-    cast(to_json(map_from_entries(x_tag_entries)) as varchar) as resource_tags
+    cast(null as varchar) as line_item_usage_account_name
 from cur_legacy_delivery
