@@ -245,12 +245,15 @@ def _parquet_chunks(path: Path, chunk_rows: int, plain: bool) -> Iterator[pl.Dat
         if plain:
             with pq.ParquetFile(path) as parquet:
                 schema = parquet.schema_arrow
+                pending: list[pa.RecordBatch] = []  # batches stop at row groups: gathered up to chunk_rows
                 given = False
                 for batch in parquet.iter_batches(batch_size=chunk_rows):
-                    given = True
-                    yield _frame(batch)
-                if not given:
-                    yield _frame(schema.empty_table())
+                    pending.append(batch)
+                    if sum(b.num_rows for b in pending) >= chunk_rows:
+                        yield _frame(pa.Table.from_batches(pending, schema))
+                        pending, given = [], True
+                if pending or not given:
+                    yield _frame(pa.Table.from_batches(pending, schema))
             return
         con = duckdb.connect(config={"memory_limit": "1GB", "threads": "2"})
         try:
