@@ -29,7 +29,8 @@ def lower_bound_sql(data_dir: Path, fmt: str) -> str:
     reader = (
         f"read_parquet({literal(pattern)})"
         if fmt == "parquet"
-        else f"read_csv({literal(pattern)}, union_by_name = true, timestampformat = '%Y-%m-%d %H:%M:%S')"
+        else f"read_csv({literal(pattern)}, union_by_name = true, timestampformat = '%Y-%m-%d %H:%M:%S', "
+        "types = {'BillingAccountId': 'VARCHAR', 'SubAccountId': 'VARCHAR'})"  # a file of several providers
     )
     erp = (data_dir / "erp").as_posix()
     keys = ", ".join(literal(k) for k in PO_KEYS)
