@@ -269,7 +269,10 @@ def validate_charges(
     received must be discarded by the caller.
     """
     tally = _Tally()
-    chunks = iter(load())
+    try:
+        chunks = iter(load())
+    except FileLevelError as err:
+        return _failed(source, relative_path, key, err)
     started = time.perf_counter()
     while True:
         try:
