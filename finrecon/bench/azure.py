@@ -34,10 +34,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
-from rich.table import Table
 
 import finrecon
-from finrecon.bench.cur import _free_port, ensure_peer, timed_process
+from finrecon.bench.cur import _free_port, ensure_peer, print_flow_and_peer, timed_process
 from finrecon.bench.generate import PROVIDERS, connect_generator, rows_sql, write_erp
 from finrecon.warehouse.sql_text import identifier
 
@@ -477,38 +476,13 @@ def run_azure_bench(
 
 
 def print_azure(results: dict[str, Any], console: Console) -> None:
-    rows = results["rows"]
-    flow = results["finrecon"]
-    stages = dict(flow["stages"].items())
-    land_s, land_peak = stages["land"]
-    table = Table(title=f"{rows:,} rows, Azure {results['export_type']} {results['fmt']} "
-                        f"({results['parts']} part(s)), {os.cpu_count()} cores")  # fmt: skip
-    for name in ("measurement", "seconds", "rows/s", "peak RSS"):
-        table.add_column(name, justify="left" if name == "measurement" else "right")
-
-    def gb(value: float) -> str:
-        return f"{value / 2**30:.2f} GB"
-
-    table.add_row("finrecon: land (download, read, map, validate, write)", f"{land_s:.1f}",
-                  f"{rows / land_s:,.0f}", gb(land_peak))  # fmt: skip
-    data_work = sum(seconds for seconds, _ in stages.values())
-    table.add_row("finrecon: data work (Σ stages)", f"{data_work:.1f}", f"{rows / data_work:,.0f}", "")
-    table.add_row("finrecon: whole run (process, Prefect included)", f"{flow['wall']:.1f}",
-                  f"{rows / flow['wall']:,.0f}", gb(flow["peak_rss"]))  # fmt: skip
-    peer = results.get("peer")
-    if peer:
-        table.add_row("focus-converter 1.0.0 (uncompressed CSV)", f"{peer['seconds']:.1f}",
-                      f"{rows / peer['seconds']:,.0f}", gb(peer["peak_rss"]))  # fmt: skip
-        table.add_row(
-            "ratio rows/s: finrecon land ÷ focus-converter", f"{peer['seconds'] / land_s:.2f}×", "", ""
-        )
-        table.add_row("ratio peak: finrecon process ÷ focus-converter", "", "",
-                      f"{flow['peak_rss'] / peer['peak_rss']:.2f}×")  # fmt: skip
-    console.print(table)
-    if results.get("peer_note"):
-        console.print(results["peer_note"])
-    console.print(f"finrecon published {flow['rows']:,} of {rows:,} rows")
-    if flow.get("failed_files"):
-        console.print(
-            f"[yellow]{flow['failed_files']} file(s) failed to land: see the run's summary[/yellow]"
-        )
+    title = (f"{results['rows']:,} rows, Azure {results['export_type']} {results['fmt']} "
+             f"({results['parts']} part(s)), {os.cpu_count()} cores")  # fmt: skip
+    print_flow_and_peer(
+        console,
+        title,
+        results["rows"],
+        results["finrecon"],
+        results.get("peer"),
+        note=results.get("peer_note"),
+    )

@@ -554,37 +554,51 @@ def run_cur_bench(
 
 
 def print_cur(results: dict[str, Any], console: Console) -> None:
-    rows = results["rows"]
-    flow = results["finrecon"]
-    stages = {name: values for name, values in flow["stages"].items()}
+    title = (f"{results['rows']:,} rows, AWS {results['export_type']} ({results['parts']} part(s), "
+             f"{results['columns']} columns), {os.cpu_count()} cores")  # fmt: skip
+    baselines = (("bare DuckDB read-map-write", results["duckdb"]),)
+    print_flow_and_peer(console, title, results["rows"], results["finrecon"], results.get("peer"), baselines)
+
+
+def _gb(value: float) -> str:
+    return f"{value / 2**30:.2f} GB"
+
+
+def print_flow_and_peer(
+    console: Console,
+    title: str,
+    rows: int,
+    flow: dict[str, Any],
+    peer: dict[str, Any] | None,
+    baselines: tuple[tuple[str, dict[str, Any]], ...] = (),
+    note: str | None = None,
+) -> None:
+    """The flow's land / data work / whole run, any baselines, and the peer with the two ratios, as one table."""
+    stages = dict(flow["stages"].items())
     land_s, land_peak = stages["land"]
-    table = Table(title=f"{rows:,} rows, AWS {results['export_type']} ({results['parts']} part(s), "
-                        f"{results['columns']} columns), {os.cpu_count()} cores")  # fmt: skip
+    table = Table(title=title)
     for name in ("measurement", "seconds", "rows/s", "peak RSS"):
         table.add_column(name, justify="left" if name == "measurement" else "right")
-
-    def gb(value: float) -> str:
-        return f"{value / 2**30:.2f} GB"
-
     table.add_row("finrecon: land (download, read, map, validate, write)", f"{land_s:.1f}",
-                  f"{rows / land_s:,.0f}", gb(land_peak))  # fmt: skip
+                  f"{rows / land_s:,.0f}", _gb(land_peak))  # fmt: skip
     data_work = sum(seconds for seconds, _ in stages.values())
     table.add_row("finrecon: data work (Σ stages)", f"{data_work:.1f}", f"{rows / data_work:,.0f}", "")
     table.add_row("finrecon: whole run (process, Prefect included)", f"{flow['wall']:.1f}",
-                  f"{rows / flow['wall']:,.0f}", gb(flow["peak_rss"]))  # fmt: skip
-    duck = results["duckdb"]
-    table.add_row("bare DuckDB read-map-write", f"{duck['seconds']:.1f}", f"{rows / duck['seconds']:,.0f}",
-                  gb(duck["peak_rss"]))  # fmt: skip
-    peer = results.get("peer")
+                  f"{rows / flow['wall']:,.0f}", _gb(flow["peak_rss"]))  # fmt: skip
+    for label, measured in baselines:
+        table.add_row(label, f"{measured['seconds']:.1f}", f"{rows / measured['seconds']:,.0f}",
+                      _gb(measured["peak_rss"]))  # fmt: skip
     if peer:
         table.add_row("focus-converter 1.0.0 (uncompressed CSV)", f"{peer['seconds']:.1f}",
-                      f"{rows / peer['seconds']:,.0f}", gb(peer["peak_rss"]))  # fmt: skip
+                      f"{rows / peer['seconds']:,.0f}", _gb(peer["peak_rss"]))  # fmt: skip
         table.add_row(
             "ratio rows/s: finrecon land ÷ focus-converter", f"{peer['seconds'] / land_s:.2f}×", "", ""
         )
         table.add_row("ratio peak: finrecon process ÷ focus-converter", "", "",
                       f"{flow['peak_rss'] / peer['peak_rss']:.2f}×")  # fmt: skip
     console.print(table)
+    if note:
+        console.print(note)
     console.print(f"finrecon published {flow['rows']:,} of {rows:,} rows")
     if flow.get("failed_files"):
         console.print(
