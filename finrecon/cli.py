@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -143,7 +144,9 @@ def run(
     period = _parse_period(period)
     # No phoning home from the temporary Prefect server (the network may be closed; it only logs errors).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Imported late: Prefect is slow to import and not needed to report a bad config.
+    startup_seconds = _allow_prefect_startup(loaded)
+    # Imported late: Prefect is slow to import and not needed to report a bad config. It reads its settings
+    # from the environment as it is imported, hence after the lines above.
     from finrecon.flows.nightly import configured_nightly
     from finrecon.ops import progress
     from finrecon.report.summary import render
@@ -159,7 +162,7 @@ def run(
     except StateLockedError as err:  # another run took the state file since the check above
         _refuse_locked(err)
     except Exception as err:
-        err_console.print(f"[red]run failed:[/red] {type(err).__name__}: {err}")
+        err_console.print(f"[red]run failed:[/red] {_run_failure(err, startup_seconds)}", soft_wrap=True)
         raise typer.Exit(EXIT_RUN_FAILED) from None
     if outcome.unchanged:
         console.print(
@@ -174,6 +177,33 @@ def run(
             err_console.print(f"[yellow]stale:[/yellow] {line}", soft_wrap=True)
         err_console.print("see finops.run_files and finops.quarantine; the rest was published")
         raise typer.Exit(EXIT_FILES_FAILED)
+
+
+_PREFECT_STARTUP_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+
+
+def _allow_prefect_startup(loaded: Config) -> int:
+    """Give a run without PREFECT_API_URL `runner.prefect_startup_seconds` for Prefect's temporary server to
+    answer (Prefect's own 20 s fails the night on two loaded cores); the environment variable, if set, wins."""
+    os.environ.setdefault(_PREFECT_STARTUP_ENV, str(loaded.runner.prefect_startup_seconds))
+    return int(os.environ[_PREFECT_STARTUP_ENV])
+
+
+def _run_failure(err: Exception, startup_seconds: int) -> str:
+    """One line for a failed run; Prefect's start-up time-out says what to do instead of dumping the server's
+    output."""
+    text = str(err)
+    if isinstance(err, RuntimeError) and text.startswith(
+        "Timed out while attempting to connect to ephemeral"
+    ):
+        exited = re.search(r"exited with code (-?\d+)", text)
+        why = f"; its process exited with code {exited.group(1)}" if exited else ""
+        return (
+            f"Prefect's temporary API server did not answer within {startup_seconds} s{why}. On a busy machine "
+            f"raise runner.prefect_startup_seconds (or {_PREFECT_STARTUP_ENV}), or start a server "
+            "(`prefect server start`) and set PREFECT_API_URL"
+        )
+    return f"{type(err).__name__}: {text}"
 
 
 def _parse_period(value: str | None) -> str | None:

@@ -568,6 +568,9 @@ class RunnerConfig(_Strict):
     # Rows per chunk an input is read, validated and written in: peak memory per landing task follows it, not
     # the input's size. Fewer rows: less memory, a little more time per row.
     chunk_rows: int = Field(default=250_000, ge=1)
+    # Seconds the temporary Prefect API server (a run without PREFECT_API_URL) may take to answer. Prefect's own
+    # default, 20 s, is exceeded on two loaded cores; how long to wait is not what is published, so not hashed.
+    prefect_startup_seconds: int = Field(default=120, ge=1, exclude=True)
 
 
 class Config(_Strict):

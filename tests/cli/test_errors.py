@@ -8,6 +8,7 @@ the three parts of the message, that no traceback is printed and that no secret 
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -385,3 +386,37 @@ def test_an_erp_extract_that_fails_is_reported_and_fails_the_exit_code(tmp_path:
     code, output = cli("run", "--config", str(config))
     assert code == EXIT_FILES_FAILED
     assert_actionable(output, "file failed:", "po_headers", "'po_number'")
+
+
+# -- Prefect's temporary server: a start-up allowance of our own, and what to do when even that is exceeded ------
+
+
+def test_a_temporary_prefect_server_that_does_not_answer_in_time_says_what_to_do(tmp_path: Path) -> None:
+    """Prefect's default 20 s fails the night on two loaded cores; the project's allowance
+    (runner.prefect_startup_seconds) is what the run waits, and exceeding it says how to fix it. The server is
+    kept from ever answering (its database cannot be opened), so the 1 s allowance is what ends the wait."""
+    config = make_project(
+        tmp_path,
+        {"a.csv": [charge(Tags={"po": "PO-1"}, BilledCost="6.00")]},
+        [po("PO-1", total_amount="10.00")],
+        extra_toml="[runner]\nprefect_startup_seconds = 1\n",
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
+    }
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'prefect.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "finrecon", "run", "--config", str(config)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == EXIT_RUN_FAILED, output
+    assert_actionable(
+        output,
+        "did not answer within 1 s",
+        "raise runner.prefect_startup_seconds",
+        "set PREFECT_API_URL",
+    )
+    assert not (tmp_path / "out" / "finops.duckdb").exists()  # nothing published
