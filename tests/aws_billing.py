@@ -22,6 +22,13 @@ RI_1 = "arn:aws:ec2:us-east-1:111111111111:reserved-instances/ri-0001"
 RI_2 = "arn:aws:ec2:us-east-1:111111111111:reserved-instances/ri-0002"
 SP_1 = "arn:aws:savingsplans::111111111111:savingsplan/sp-0001"
 EC2 = "Amazon Elastic Compute Cloud"
+# The product code AWS writes beside each product name (legacy CUR's lineItem/ProductCode and product/ProductName).
+PRODUCT_CODES = {
+    EC2: "AmazonEC2",
+    "Amazon Simple Storage Service": "AmazonS3",
+    "Amazon Relational Database Service": "AmazonRDS",
+    "Savings Plans for AWS Compute usage": "ComputeSavingsPlans",
+}
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,10 @@ def cur2_rows(items: list[Item]) -> list[dict[str, Any]]:
             "line_item_usage_start_date": _stamp(item.day),
             "line_item_usage_end_date": _stamp(item.day).replace("T00", "T01"),
             "line_item_currency_code": "USD",
-            "line_item_product_code": "AmazonEC2",
-            "product_product_name": item.service,
+            "line_item_product_code": PRODUCT_CODES[item.service],
+            # CUR 2.0 has no product_product_name column: the name is a key of the `product` map
+            "product": {"product_name": item.service, "servicename": item.service},
+            "product_servicecode": PRODUCT_CODES[item.service],
             "resource_tags": {"user_po": item.po} if item.po else {},
             "line_item_unblended_cost": item.amount,
             "pricing_public_on_demand_cost": item.amount,
@@ -108,7 +117,7 @@ def cur2_rows(items: list[Item]) -> list[dict[str, Any]]:
 
 _CUR2_TEXT = """bill_payer_account_id bill_payer_account_name bill_invoice_id bill_invoicing_entity
 line_item_usage_account_id line_item_usage_account_name line_item_currency_code line_item_product_code
-product_product_name line_item_line_item_type reservation_reservation_a_r_n savings_plan_savings_plan_a_r_n"""
+product_servicecode line_item_line_item_type reservation_reservation_a_r_n savings_plan_savings_plan_a_r_n"""
 _CUR2_TIMESTAMPS = """bill_billing_period_start_date bill_billing_period_end_date line_item_usage_start_date
 line_item_usage_end_date"""
 _CUR2_AMOUNTS = """line_item_unblended_cost pricing_public_on_demand_cost reservation_effective_cost
@@ -117,7 +126,7 @@ savings_plan_savings_plan_effective_cost savings_plan_total_commitment_to_date s
 CUR2_SCHEMA = pa.schema(
     [(name, pa.string()) for name in _CUR2_TEXT.split()]
     + [(name, pa.timestamp("ms", tz="UTC")) for name in _CUR2_TIMESTAMPS.split()]
-    + [("resource_tags", pa.map_(pa.string(), pa.string()))]
+    + [(name, pa.map_(pa.string(), pa.string())) for name in ("product", "resource_tags")]
     + [(name, pa.float64()) for name in _CUR2_AMOUNTS.split()]
 )
 
@@ -142,6 +151,7 @@ def cur2_table(rows: list[dict[str, Any]]) -> pa.Table:
         for name in CUR2_SCHEMA.names:
             if pa.types.is_timestamp(CUR2_SCHEMA.field(name).type):
                 typed[name] = datetime.fromisoformat(str(row[name]).replace("Z", "+00:00"))
+        typed["product"] = list(row["product"].items())
         typed["resource_tags"] = list(row["resource_tags"].items())
         converted.append(typed)
     return pa.Table.from_pylist(converted, schema=CUR2_SCHEMA)

@@ -34,9 +34,9 @@ CUR2_COLUMNS: tuple[str, ...] = (
     "pricing_public_on_demand_cost",
     "pricing_term",
     "pricing_unit",
-    "product_product_name",
+    "product",  # CUR 2.0's map of product attributes (JSON text once read): ServiceName from `product_name`
+    "product_product_name",  # legacy CUR's product/ProductName; CUR 2.0 has it only in `product`
     "product_region_code",
-    "product_servicecode",
     "product_sku",
     "reservation_effective_cost",
     "reservation_reservation_a_r_n",

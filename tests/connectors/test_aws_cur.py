@@ -81,7 +81,13 @@ def marts(database: Path) -> dict[str, Any]:
         "select commitment_discount_id, round(used_cost, 9), round(unused_cost, 9) "
         "from finops.commitment_utilization order by 1",
     )
-    return {"charges": charges[0], "burn": dict(burn), "coverage": coverage, "utilisation": utilisation}
+    services = query(
+        database, "select ServiceName, round(sum(BilledCost), 9) from finops.charges group by 1 order by 1"
+    )
+    return {
+        "charges": charges[0], "burn": dict(burn), "coverage": coverage, "utilisation": utilisation,
+        "services": dict(services),
+    }  # fmt: skip
 
 
 def test_cur2_and_focus_exports_of_one_truth_publish_the_same_marts(
@@ -109,6 +115,11 @@ def test_cur2_and_focus_exports_of_one_truth_publish_the_same_marts(
     by_account = {row[0]: row[1:] for row in cur2["coverage"]}
     assert by_account[TEAM_A] == pytest.approx((17.5, 17.5, 0.0))
     assert by_account[TEAM_B] == pytest.approx((11.0, 7.0, 4.0))
+    # ServiceName is the product name (CUR 2.0's `product` map) in both: EC2 10 + 0 + 3 + (8 − 8) + 100 + 1.2 − 2
+    assert cur2["services"] == pytest.approx({
+        EC2: 112.2, "Amazon Relational Database Service": 7.0, "Amazon Simple Storage Service": 4.0,
+        "Savings Plans for AWS Compute usage": 6.0,
+    })  # fmt: skip
     assert cur2 == focus
 
 

@@ -13,6 +13,34 @@ with line_items as (
         line_item_line_item_type as item_type,
         nullif(trim(cast(reservation_reservation_a_r_n as varchar)), '') as ri_arn,
         nullif(trim(cast(savings_plan_savings_plan_a_r_n as varchar)), '') as sp_arn,
+        -- the product's name as AWS's FOCUS export states it: CUR 2.0 keeps it in the `product` map (key
+        -- `product_name`; a map in Parquet, JSON in CSV), legacy CUR in `product/ProductName`. Without either, the
+        -- name AWS writes beside the line item's product code (`lineItem/ProductCode` and `product/ProductName`
+        -- pairs read from public legacy CUR files: the focus-converters and koku samples, koku's nise generator),
+        -- else the code as delivered. Not `product_servicecode`: S3 or SNS data transfer has `AWSDataTransfer`.
+        coalesce(
+            case when json_valid(product) then nullif(trim(json_extract_string(product, '$.product_name')), '') end,
+            nullif(trim(cast(product_product_name as varchar)), ''),
+            map {
+                'AmazonCloudWatch': 'AmazonCloudWatch',
+                'AmazonEC2': 'Amazon Elastic Compute Cloud',
+                'AmazonEFS': 'Amazon Elastic File System',
+                'AmazonRDS': 'Amazon Relational Database Service',
+                'AmazonS3': 'Amazon Simple Storage Service',
+                'AmazonSNS': 'Amazon Simple Notification Service',
+                'AmazonStates': 'AWS Step Functions',
+                'AWSCloudShell': 'AWS CloudShell',
+                'AWSCloudTrail': 'AWS CloudTrail',
+                'AWSDataTransfer': 'AWS Data Transfer',
+                'AWSGlue': 'AWS Glue',
+                'AWSIoT': 'AWS IoT',
+                'AWSQueueService': 'Amazon Simple Queue Service',
+                'AWSSecretsManager': 'AWS Secrets Manager',
+                'awskms': 'AWS Key Management Service',
+                'ComputeSavingsPlans': 'Savings Plans for AWS Compute usage'
+            }[cast(line_item_product_code as varchar)],
+            cast(line_item_product_code as varchar)
+        ) as service_name,
         -- every amount the mapping computes with, parsed; and the delivered ones that do not parse
         try_cast(line_item_unblended_cost as double) as unblended,
         try_cast(reservation_effective_cost as double) as ri_effective,
@@ -128,7 +156,7 @@ select
     end as PricingCategory,
     cast(line_item_usage_amount as varchar) as PricingQuantity,
     pricing_unit as PricingUnit,
-    coalesce(product_product_name, product_servicecode, line_item_product_code) as ServiceName,
+    service_name as ServiceName,
     product_sku as SkuId,
     product_region_code as RegionId,
     line_item_availability_zone as AvailabilityZone,
