@@ -611,10 +611,11 @@ def docs(
     ] = None,
 ) -> None:
     """Regenerate the data dictionary from finrecon/sql/dictionary/, the models' SQL and a published database."""
-    from finrecon import docs as dictionary
+    from finrecon.flows.bundled import write_dictionary
+    from finrecon.warehouse import dictionary
 
     target = output or dictionary.OUTPUT
-    issues = dictionary.write(database, target)
+    issues = dictionary.write(database, target) if database is not None else write_dictionary(target)
     console.print(f"wrote {target}")
     for issue in issues:
         err_console.print(f"[yellow]undocumented:[/yellow] {issue} (finrecon/sql/dictionary/tables.toml)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from finrecon.docs import published_schema
+from finrecon.warehouse.dictionary import published_schema
 from finrecon.warehouse.sql_text import identifier
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-Severity = Literal["critical", "warning", "info"]
+from finrecon.models.alert_rules import Severity
+
 Event = Literal["fired", "reminder", "resolved"]
 
 # Digests list the most severe first.

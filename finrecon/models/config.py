@@ -24,7 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from finrecon.alerts.rules import AlertRule, default_rules
+from finrecon.models.alert_rules import AlertRule, default_rules
+from finrecon.models.cron import check_cron, check_timezone
+from finrecon.models.erp import canonical_columns
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV_VAR = "FINRECON_CONFIG"
@@ -448,7 +450,8 @@ class AlertsConfig(_Strict):
     channels: list[AlertChannel] = []
     routes: list[AlertRoute] = []
     default_channels: list[str] = ["log"]
-    # evaluation (finrecon/alerts/rules.py): `[[alerts.rules]]` replaces the default set (one rule of each kind)
+    # kinds: finrecon/models/alert_rules.py; evaluation: finrecon/alerts/rules.py. `[[alerts.rules]]` replaces
+    # the default set (one rule of each kind)
     rules: list[AlertRule] = Field(default_factory=default_rules)
     remind_after_days: int | None = Field(default=None, ge=1)  # re-send a still-open alert after N days
 
@@ -546,15 +549,11 @@ class ScheduleConfig(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from finrecon.ops.schedule import check_cron
-
         return check_cron(value)
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        from finrecon.ops.schedule import check_timezone
-
         return check_timezone(value)
 
 
@@ -682,16 +681,13 @@ def parse_config(raw: dict[str, Any], base_dir: Path, origin: str) -> Config:
 
 def _check_column_maps(config: Config, origin: str) -> None:
     """Mapped and defaulted columns must be canonical columns of their table, or a typo would pass silently."""
-    # The schemas live with the ERP landing, which imports this module: imported here, when first needed.
-    from finrecon.warehouse.erp_landing import canonical_columns
-
     named = {
         "column_map": {table: list(m.values()) for table, m in config.erp.column_map.items()},
         "column_defaults": {table: list(d) for table, d in config.erp.column_defaults.items()},
     }
     for key, by_table in named.items():
         for table, columns in by_table.items():
-            known = canonical_columns(config, table)
+            known = canonical_columns(table)
             for column in columns:
                 if column not in known:
                     raise ConfigError(

@@ -4,7 +4,7 @@ typing."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pandera.polars as pa
 import polars as pl
@@ -357,3 +357,27 @@ def type_po_cloud_mapping(raw: pl.DataFrame) -> pl.DataFrame:
         parsing.date_expr("valid_from").alias("valid_from"),
         parsing.date_expr("valid_to").alias("valid_to"),
     )
+
+
+def _po_headers_default_schema() -> pa.DataFrameSchema:
+    return po_headers_schema(status_map({}))
+
+
+# Every ERP extract's schema by table name (`[erp] <name> = "path"`); the statuses a config maps change the
+# checks of po_headers, never its columns.
+SCHEMAS: dict[str, Callable[[], pa.DataFrameSchema]] = {
+    "po_headers": _po_headers_default_schema,
+    "po_lines": po_lines_schema,
+    "fx_rates": fx_rates_schema,
+    "invoices": invoices_schema,
+    "goods_receipts": goods_receipts_schema,
+    "commitments": commitments_schema,
+    "po_cloud_mapping": po_cloud_mapping_schema,
+}
+
+
+def canonical_columns(table: str) -> list[str]:
+    """The canonical column names of an ERP table (its schema's), which `erp.column_map` may map to."""
+    if table not in SCHEMAS:
+        raise KeyError(f"no ERP table {table!r}")
+    return list(SCHEMAS[table]().columns)

@@ -30,7 +30,7 @@ def settings_for(
     config: Config, config_path: Path | None, cron: str | None, timezone: str | None
 ) -> ServeSettings:
     """The config's `[schedule]`, with the command line's --cron/--timezone over it (checked the same way)."""
-    from finrecon.ops.schedule import check_cron, check_timezone
+    from finrecon.models.cron import check_cron, check_timezone
 
     schedule = config.schedule
     return ServeSettings(

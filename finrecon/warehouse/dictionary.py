@@ -9,14 +9,13 @@
   ratio, date, count, …);
 - the prose that is not about one table (money and currencies, provider mappings): `intro.md`, `appendix.md`.
 
-`finrecon docs` (or `python -m finrecon.docs`) rewrites the markdown; `tests/docs/` fails when the committed
-file differs or a published column has no meaning.
+`finrecon docs` rewrites the markdown (from a run of the bundled fixtures: finrecon/flows/bundled.py);
+`tests/docs/` fails when the committed file differs or a published column has no meaning.
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,14 +23,14 @@ from pathlib import Path
 
 import duckdb
 
-from finrecon.models.config import DEFAULT_CONFIG_TOML, PROJECT_ROOT
+from finrecon.models.config import PROJECT_ROOT
 from finrecon.models.focus import FOCUS_COLUMNS
 from finrecon.warehouse.models_runner import SQL_DIR, Model, load_models
 from finrecon.warehouse.sql_text import identifier, literal
 
 DICTIONARY_DIR = SQL_DIR / "dictionary"
 OUTPUT = PROJECT_ROOT / "docs" / "data-dictionary.md"
-REGENERATE = "finrecon docs   (or: .venv/bin/python -m finrecon.docs)"
+REGENERATE = "finrecon docs"
 # Tables whose FOCUS columns are documented by the FOCUS specification, and delivered x_ columns by the provider.
 FOCUS_TABLES = ("charges", "lake_charges")
 _MONEY = re.compile(r"(cost|amount|Cost)(_each|_before|_after|_delta)?(_reporting)?$")
@@ -347,32 +346,6 @@ def apply_comments(
             con.execute(f"comment on column {target}.{identifier(column)} is {literal(_comment_text(text))}")
 
 
-def bundled_config(workdir: Path) -> Path:
-    """The bundled default config (`make run`), writing into `workdir` instead of `data/`."""
-    text = DEFAULT_CONFIG_TOML.replace(
-        '"data/fixtures', f'"{(PROJECT_ROOT / "data" / "fixtures").as_posix()}'
-    )
-    for name in ("finops.duckdb", "lake", "state.duckdb"):
-        text = text.replace(f'"data/{name}"', f'"out/{name}"')
-    path = workdir / "finrecon.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def bundled_publication(workdir: Path) -> Path:
-    """Run the real nightly flow on the bundled fixtures into `workdir`; the published file's path."""
-    import os
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")  # a busy machine is slow
-    from finrecon.flows.nightly import configured_nightly
-    from finrecon.models.config import load_config
-
-    config = bundled_config(workdir)
-    outcome = configured_nightly(load_config(config))(config_path=str(config), as_of=None)
-    return Path(outcome.published_path)
-
-
 def generate(database: Path) -> tuple[str, list[str]]:
     """The markdown for a published database, and the problems that keep it from being complete."""
     docs = load_source()
@@ -384,22 +357,8 @@ def generate(database: Path) -> tuple[str, list[str]]:
     return render(schema, docs), problems(schema, docs)
 
 
-def write(database: Path | None = None, output: Path = OUTPUT) -> list[str]:
-    """Write the dictionary (from `database`, else a bundled run in a temporary folder); the problems found."""
-    if database is not None:
-        text, found = generate(database)
-    else:
-        with tempfile.TemporaryDirectory(prefix="finrecon-docs-") as tmp:
-            text, found = generate(bundled_publication(Path(tmp)))
+def write(database: Path, output: Path = OUTPUT) -> list[str]:
+    """Write the dictionary of `database`; the problems found."""
+    text, found = generate(database)
     output.write_text(text, encoding="utf-8")
     return found
-
-
-if __name__ == "__main__":
-    import sys
-
-    issues = write(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
-    print(f"wrote {OUTPUT.relative_to(PROJECT_ROOT)}")
-    for issue in issues:
-        print(f"  {issue}")
-    sys.exit(1 if issues else 0)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from finrecon.docs import apply_comments
+from finrecon.warehouse.dictionary import apply_comments
 from finrecon.models import charges as charge_models
 from finrecon.models.config import Config
 from finrecon.models.quarantine import ROW_COLUMN

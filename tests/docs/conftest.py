@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import run_flow
 
-from finrecon.docs import bundled_config
+from finrecon.flows.bundled import bundled_config
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from support import query
 
-from finrecon.docs import OUTPUT, REGENERATE, generate
+from finrecon.warehouse.dictionary import OUTPUT, REGENERATE, generate
 
 
 def test_committed_dictionary_is_the_generated_one(published: Path) -> None:

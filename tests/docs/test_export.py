@@ -11,7 +11,7 @@ from support import query
 from typer.testing import CliRunner
 
 from finrecon.cli import app
-from finrecon.docs import bundled_config
+from finrecon.flows.bundled import bundled_config
 
 
 def test_export_writes_every_table_and_view_readable_by_polars_and_pyarrow(

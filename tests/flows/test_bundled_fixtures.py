@@ -110,8 +110,8 @@ def test_burn_commitment_and_as_of(published: Path) -> None:
 
 
 def test_every_published_column_is_in_the_data_dictionary(published: Path) -> None:
-    # the generated dictionary's check (finrecon/docs.py; tests/docs/ also compares docs/data-dictionary.md)
-    from finrecon.docs import generate
+    # the generated dictionary's check (finrecon/warehouse/dictionary.py; tests/docs/ also compares docs/data-dictionary.md)
+    from finrecon.warehouse.dictionary import generate
 
     _, problems = generate(published)
     assert problems == []
