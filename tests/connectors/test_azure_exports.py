@@ -179,7 +179,9 @@ def test_each_bad_month_fails_alone_with_a_clear_message(
     assert query(outcome.published_path, "select sum(BilledCost), count(*) from finops.charges") == [(1.0, 1)]
 
 
-def test_a_month_rewritten_while_it_is_read_is_refused(blob_container: ContainerClient) -> None:
+def test_a_month_rewritten_while_it_is_read_is_refused(
+    blob_container: ContainerClient, tmp_path: Path
+) -> None:
     focus = {"export_type": "FocusCost", "data_version": "1.0"}
     _put(blob_container, "focus", date(2024, 6, 1), [azure_rig.csv_bytes(_focus_rows(["s"], [1.0]))], **focus)
     source = AzureExportSource(kind="azure_export", container=blob_container.container_name,
@@ -190,7 +192,7 @@ def test_a_month_rewritten_while_it_is_read_is_refused(blob_container: Container
     # Azure's daily run rewrites the month between our reading the manifest and its blobs
     _put(blob_container, "focus", date(2024, 6, 1), [azure_rig.csv_bytes(_focus_rows(["s"], [2.0]))], **focus)
     with pytest.raises(azure_exports.ExportError, match="rewrote this month while it was read"):
-        azure_exports.download_month(container, source, manifest, Path(".") / ".unused")
+        azure_exports.download_month(container, source, manifest, tmp_path / "downloads")
 
 
 def test_a_rejected_key_fails_the_listing_and_landed_months_stand(
