@@ -1,7 +1,9 @@
 -- grain: month × vendor; PO KPIs by the month the PO was requested (else issued, else valid from), invoice KPIs
 -- by the invoice month. Procurement KPIs from the ERP: how long requests take to be approved and issued, how
 -- many POs were emergencies, how old the POs still open at as_of are, how long after issue the first goods
--- receipt came, and how many invoices matched without a person (every applicable invoice_match row `matched`).
+-- receipt came, how many invoices matched without a person (every applicable invoice_match row `matched`), and
+-- PO accuracy: of the POs invoiced in the month, the share whose invoices disagree with them (a two_way or
+-- three_way row `amount_mismatch` or `over_po`).
 -- Days are calendar days; an average skips POs without the dates it needs.
 with pos as (
     select
@@ -60,6 +62,28 @@ invoice_figures as (
     group by invoice_month, vendor_id
 ),
 
+-- PO accuracy: each PO once per invoice month × vendor, disputed when any of its invoices disagrees with it
+invoiced_pos as (
+    select
+        invoice_month as kpi_month,
+        vendor_id,
+        erp_po_number,
+        bool_or(match_type in ('two_way', 'three_way') and status in ('amount_mismatch', 'over_po')) as disputed
+    from invoice_match
+    where erp_po_number is not null
+    group by invoice_month, vendor_id, erp_po_number
+),
+
+po_accuracy as (
+    select
+        kpi_month,
+        vendor_id,
+        count(*) as invoiced_po_count,
+        count(*) filter (where disputed) as disputed_po_count
+    from invoiced_pos
+    group by kpi_month, vendor_id
+),
+
 vendors as (
     select vendor_id, max(vendor_name) as vendor_name
     from int_purchase_orders
@@ -87,10 +111,17 @@ select
     coalesce(invoice_figures.invoice_count, 0) as invoice_count,
     coalesce(invoice_figures.auto_matched_invoice_count, 0) as auto_matched_invoice_count,
     invoice_figures.auto_matched_invoice_count / invoice_figures.invoice_count as invoice_auto_match_rate,
+    -- PO accuracy (invoice month)
+    coalesce(po_accuracy.invoiced_po_count, 0) as invoiced_po_count,
+    coalesce(po_accuracy.disputed_po_count, 0) as disputed_po_count,
+    po_accuracy.disputed_po_count / po_accuracy.invoiced_po_count as po_dispute_rate,
     getvariable('as_of') as as_of
 from po_figures
 full outer join invoice_figures
     on invoice_figures.kpi_month = po_figures.kpi_month
     and invoice_figures.vendor_id = po_figures.vendor_id
 left join vendors on vendors.vendor_id = coalesce(po_figures.vendor_id, invoice_figures.vendor_id)
+left join po_accuracy
+    on po_accuracy.kpi_month = invoice_figures.kpi_month
+    and po_accuracy.vendor_id = invoice_figures.vendor_id
 order by kpi_month, vendor_id
