@@ -49,6 +49,7 @@ from botocore.exceptions import (
 from botocore.exceptions import EndpointConnectionError as BotoEndpointError
 
 from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, iter_delivered, iter_files
+from finrecon.connectors._service_errors import answer, redact
 from finrecon.connectors.focus_files import iter_focus_file
 from finrecon.models.aws_cur import legacy_column, legacy_tag_key
 from finrecon.models.config import AwsCurSource
@@ -177,28 +178,41 @@ def describe_client_error(err: ClientError | BotoCoreError, bucket: str, key: st
             "the network and any proxy, then rerun"
         )
     if isinstance(err, BotoCoreError):
-        return f"{where}: cannot reach S3: {err}"
-    code = str(err.response.get("Error", {}).get("Code", "Unknown"))
+        return f"{where}: cannot reach S3: {redact(str(err))}"
+    return _describe_answer(err, bucket, key)
+
+
+def _describe_answer(err: ClientError, bucket: str, key: str) -> str:
+    """An answer from S3 as `object: what (HTTP status Code: Message); fix`. A HEAD answer has no body: its
+    404 cannot tell a missing key from a missing bucket."""
+    error, metadata = err.response.get("Error", {}), err.response.get("ResponseMetadata", {})
+    code, status = str(error.get("Code", "Unknown")), int(metadata.get("HTTPStatusCode") or 0)
+    said, where = answer(status, code, error.get("Message")), f"s3://{bucket}/{key}"
+    if code == "NoSuchBucket":
+        return (
+            f"s3://{bucket}: the bucket does not exist ({said}); "
+            "check the source's `bucket` (and `endpoint_url`)"
+        )
+    if code == "NoSuchKey":
+        return f"{where}: no such key in bucket {bucket} ({said})"
+    if code in {"404", "NotFound"}:
+        return f"{where}: no such key, or no such bucket ({said}: S3 answers a HEAD request without a reason)"
     if code in {"AccessDenied", "403"}:
-        return f"{where}: access denied ({code}); grant the identity s3:ListBucket and s3:GetObject on the export"
+        return f"{where}: access denied ({said}); grant the identity s3:ListBucket and s3:GetObject on the export"
     if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}:
         return (
-            f"{where}: credentials rejected ({code}); refresh them (`aws sso login`, or new keys) and check "
+            f"{where}: credentials rejected ({said}); refresh them (`aws sso login`, or new keys) and check "
             "what boto3's default chain finds (environment, profile, instance or container role)"
         )
-    if code in {"NoSuchKey", "404", "NotFound"}:
-        return f"{where}: not found ({code})"
-    if code == "NoSuchBucket":
-        return f"s3://{bucket}: bucket does not exist"
-    metadata = err.response.get("ResponseMetadata", {})
-    status = int(metadata.get("HTTPStatusCode") or 0)
+    if code in {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}:
+        return f"{where}: the bucket is in another region ({said}); set the source's `region` to the bucket's"
     if status >= 500 or status == 429 or code in _THROTTLING_CODES:
         attempts = int(metadata.get("RetryAttempts") or 0) + 1
         return (
-            f"{where}: S3 still failing with HTTP {status} ({code}) after {attempts} attempts; a service-side or "
-            "throttling problem: rerun later (or raise the source's `max_attempts`)"
+            f"{where}: S3 still failing after {attempts} attempts ({said}); a service-side or throttling "
+            "problem: rerun later (or raise the source's `max_attempts`)"
         )
-    return f"{where}: S3 error {code}: {err.response.get('Error', {}).get('Message', '')}"
+    return f"{where}: S3 refused the request ({said})"
 
 
 _THROTTLING_CODES = {

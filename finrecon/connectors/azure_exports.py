@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, iter_delivered, iter_files
+from finrecon.connectors._service_errors import answer
 from finrecon.connectors.focus_files import iter_focus_file
 from finrecon.models.config import AzureExportSource
 from finrecon.models.quarantine import FileLevelError
@@ -120,19 +121,19 @@ def _root(source: AzureExportSource) -> str:
     return "/".join(p for p in (source.root_folder_path, source.export_name) if p) + "/"
 
 
-def describe_error(err: Exception, where: str) -> str:
-    """One actionable line for a storage failure (never echoing keys or tokens)."""
+def describe_error(
+    err: Exception, where: str, source: AzureExportSource | None = None, container: Any = None
+) -> str:
+    """One actionable line for a storage failure: the object, what storage answered (status, code, its own
+    message) and the likely fix; never keys or tokens. `container` (the client) names the storage account."""
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
         IncompleteReadError,
-        ResourceNotFoundError,
         ServiceRequestError,
         ServiceResponseError,
     )
 
-    if isinstance(err, ResourceNotFoundError):
-        return f"{where}: not found"
     if isinstance(err, ClientAuthenticationError) and err.status_code is None:  # no token: nothing was sent
         return (
             f"{where}: no Azure credential worked ({type(err).__name__}); run `az login`, set AZURE_CLIENT_ID, "
@@ -147,28 +148,7 @@ def describe_error(err: Exception, where: str) -> str:
             "landed; check the network and any proxy, then rerun"
         )
     if isinstance(err, HttpResponseError):
-        code = getattr(err, "error_code", None) or err.status_code
-        code = getattr(code, "value", code)  # StorageErrorCode.AUTHORIZATION_FAILURE -> AuthorizationFailure
-        if code in _EXPIRED or (err.status_code == 401 and code != "AuthorizationFailure"):
-            return (
-                f"{where}: the credential was refused as expired or invalid ({code}); refresh it (`az login`, a "
-                "new SAS or account key in the connection string, or the identity's secret) and rerun"
-            )
-        if code in ("AuthenticationFailed", "AuthorizationFailure"):  # a wrong key or SAS, or the firewall
-            return (
-                f"{where}: the storage account refused the credentials ({code}); check the account key or SAS in "
-                "the connection string (or the identity behind `account_url`) and the account's firewall"
-            )
-        if err.status_code == 403:
-            return f"{where}: access denied ({code}); grant the identity Storage Blob Data Reader on the container"
-        if isinstance(err, ClientAuthenticationError):
-            return f"{where}: credentials refused ({code}); check the identity or the connection string"
-        if (err.status_code or 0) >= 500 or err.status_code in (408, 429):
-            return (
-                f"{where}: storage still failing with HTTP {err.status_code} ({code}) after retries; a service-side "
-                "or throttling problem: rerun later (or raise the source's `max_retries`)"
-            )
-        return f"{where}: storage error {code}"
+        return _describe_answer(err, where, source, getattr(container, "account_name", None))
     if isinstance(err, ServiceRequestError):
         return (
             f"{where}: cannot reach storage ({type(err).__name__}); check `account_url` or the connection "
@@ -180,6 +160,58 @@ def describe_error(err: Exception, where: str) -> str:
             "check the network and any proxy (or raise `read_timeout_seconds`), then rerun"
         )
     return f"{where}: cannot reach storage ({type(err).__name__})"
+
+
+def _describe_answer(err: Any, where: str, source: AzureExportSource | None, account: str | None) -> str:
+    """An answer from storage (status and code known) as `where: what (HTTP status code: message); fix`."""
+    status, code = err.status_code, str(getattr(err.error_code, "value", err.error_code) or "")
+    message = str(err.message or "")
+    # a HEAD has no body: the SDK's message is then a stock phrase, the reason phrase holds storage's own words
+    if message.startswith("Operation returned an invalid status"):
+        message = err.reason or ""
+    said = answer(status, code, message)
+    if code == "ContainerNotFound":
+        named = f" {source.container}" if source else ""
+        return (
+            f"{where}: the container{named} does not exist in storage account {account or '?'} ({said}); check "
+            f"`container` in source {source.name if source else '?'} and that the connection string (or "
+            "`account_url`) names the right account"
+        )
+    if status == 404:
+        return f"{where}: no such blob in storage account {account or '?'} ({said})"
+    if code == "InvalidHeaderValue" and re.search(r"(?i)api version|x-ms-version", message):
+        return (
+            f"{where}: the storage service does not accept the API version this azure-storage-blob sends ({said}); "
+            "upgrade Azurite (or the emulator or Azure Stack behind the connection string) or pass "
+            "--skipApiVersionCheck to Azurite"
+        )
+    what, fix = _refusal(err, status, code)
+    return f"{where}: {what} ({said}); {fix}"
+
+
+def _refusal(err: Any, status: int | None, code: str) -> tuple[str, str]:
+    """What a refusal other than not-found means, and its likely fix."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    if code in _EXPIRED or (status == 401 and code != "AuthorizationFailure"):
+        return "the credential was refused as expired or invalid", (
+            "refresh it (`az login`, a new SAS or account key in the connection string, or the identity's "
+            "secret) and rerun"
+        )
+    if code in ("AuthenticationFailed", "AuthorizationFailure"):  # a wrong key or SAS, or the firewall
+        return "the storage account refused the credentials", (
+            "check the account key or SAS in the connection string (or the identity behind `account_url`) and "
+            "the account's firewall"
+        )
+    if status == 403:
+        return "access denied", "grant the identity Storage Blob Data Reader on the container"
+    if isinstance(err, ClientAuthenticationError):
+        return "credentials refused", "check the identity or the connection string"
+    if (status or 0) >= 500 or status in (408, 429):
+        return "storage still failing after retries", (
+            "a service-side or throttling problem: rerun later (or raise the source's `max_retries`)"
+        )
+    return "storage refused the request", "check the source's settings against the storage account"
 
 
 # A SAS or token past its expiry: refreshing it is the fix.
@@ -205,7 +237,7 @@ def list_months(container: Any, source: AzureExportSource) -> Listing:
             else:
                 with_data.add(period)
     except AzureError as err:
-        raise ExportError(describe_error(err, f"{source.location}/")) from None
+        raise ExportError(describe_error(err, f"{source.location}/", source, container)) from None
     months = [MonthRef(period, tuple(sorted(found))) for period, found in sorted(manifests.items())]
     problems = {
         period: f"{source.location}: month {period} has data blobs but no manifest.json; not loaded"
@@ -228,7 +260,7 @@ def _read_manifest(container: Any, source: AzureExportSource, name: str, etag: s
         body = container.download_blob(name).readall()
         manifest = json.loads(body)
     except AzureError as err:
-        raise ExportError(describe_error(err, where)) from None
+        raise ExportError(describe_error(err, where, source, container)) from None
     except ValueError as err:
         raise ExportError(f"{where}: manifest is not valid JSON ({err})") from None
     config, run = manifest.get("exportConfig") or {}, manifest.get("runInfo") or {}
@@ -288,7 +320,8 @@ def download_month(
         except AzureError as err:
             partial.unlink(missing_ok=True)
             raise ExportError(
-                f"{describe_error(err, where)}; it is listed in azure://{source.container}/{manifest.name}"
+                f"{describe_error(err, where, source, container)}; it is listed in "
+                f"azure://{source.container}/{manifest.name}"
             ) from None
         size = partial.stat().st_size
         if byte_count is not None and size != byte_count:
@@ -299,7 +332,8 @@ def download_month(
     try:
         now = _etag(container.get_blob_client(manifest.name).get_blob_properties().etag)
     except AzureError as err:
-        raise ExportError(describe_error(err, f"azure://{source.container}/{manifest.name}")) from None
+        where = f"azure://{source.container}/{manifest.name}"
+        raise ExportError(describe_error(err, where, source, container)) from None
     if now != manifest.etag:
         raise ExportError(
             f"azure://{source.container}/{manifest.name}: the export rewrote this month while it was read; "

@@ -13,6 +13,7 @@ from typing import Any
 
 from azure.core.pipeline.policies import RetryPolicy
 
+from finrecon.connectors._service_errors import answer, one_line
 from finrecon.models.config import AzureQuerySource
 
 _RATE_LIMIT_PREFIX = "x-ms-ratelimit-microsoft.costmanagement-"
@@ -157,11 +158,9 @@ def _describe(err: Exception, source: AzureQuerySource) -> str:
             "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or use a managed identity"
         )
     if isinstance(err, ClientAuthenticationError):
-        code = getattr(err, "error", None) and getattr(err.error, "code", None)
         return (
-            f"credentials refused ({err.status_code} {code or type(err).__name__}): expired or revoked; refresh "
-            "them (`az login`, a new client secret or the managed identity) and check what DefaultAzureCredential "
-            "finds, then rerun"
+            f"credentials refused ({_answer(err)}): expired or revoked; refresh them (`az login`, a new client "
+            "secret or the managed identity) and check what DefaultAzureCredential finds, then rerun"
         )
     if isinstance(err, ServiceRequestError):
         return (
@@ -175,14 +174,30 @@ def _describe(err: Exception, source: AzureQuerySource) -> str:
             "then rerun"
         )
     if isinstance(err, HttpResponseError):
-        if err.status_code == 429:
-            return "still throttled (429) after retries; Cost Management limits queries per tenant: try later"
-        if err.status_code == 403:
-            return "access denied (403); the identity needs Cost Management Reader on the scope"
-        if (err.status_code or 0) >= 500:
-            return (
-                f"still failing with HTTP {err.status_code} after {source.max_retries} retries; a service-side "
-                "problem: rerun later"
-            )
-        return f"HTTP {err.status_code}: {getattr(err, 'message', '') or err}"
-    return f"{type(err).__name__}: {err}"
+        return _describe_answer(err, source)
+    return f"{type(err).__name__}: {one_line(err)}"
+
+
+def _describe_answer(err: Any, source: AzureQuerySource) -> str:
+    """An answer from Cost Management as `what (HTTP status code: message); fix`."""
+    status, said = err.status_code or 0, _answer(err)
+    if status == 429:
+        return f"still throttled after retries ({said}); Cost Management limits queries per tenant: try later"
+    if status == 403:
+        return f"access denied ({said}); the identity needs Cost Management Reader on the scope"
+    if status == 404:
+        return f"not found ({said}); check the source's `scope` (e.g. subscriptions/<id>) and `base_url`"
+    if status >= 500:
+        return (
+            f"still failing after {source.max_retries} retries ({said}); a service-side problem: rerun later"
+        )
+    if status == 400:
+        return f"the query was refused ({said}); check the source's `dataset`, `group_by` and `tag_keys`"
+    return f"Cost Management refused the request ({said})"
+
+
+def _answer(err: Any) -> str:
+    """HTTP status, and ARM's error code and message from the body (`{"error": {"code", "message"}}`)."""
+    error = getattr(err, "error", None)
+    message = getattr(error, "message", None) or getattr(err, "reason", None)
+    return answer(err.status_code, getattr(error, "code", None), message)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from finrecon.connectors._service_errors import answer
 from finrecon.models.config import GcpBigQuerySource
 from finrecon.models.focus import FOCUS_COLUMNS
 
@@ -195,9 +196,9 @@ def _describe(err: Exception, source: GcpBigQuerySource) -> str:
             cause = cause.cause  # retries nest (the job's around the request's): the error underneath
         if isinstance(cause, exceptions.GoogleAPICallError) and cause.code:
             return (
-                f"BigQuery at {endpoint} still failing with HTTP {cause.code} ({type(cause).__name__}) after "
-                f"retrying for retry_deadline_seconds = {source.retry_deadline_seconds:g}; a service-side or "
-                "throttling problem: rerun later"
+                f"BigQuery at {endpoint} still failing after retrying for retry_deadline_seconds = "
+                f"{source.retry_deadline_seconds:g} ({_answer(cause)}); a service-side or throttling problem: "
+                "rerun later"
             )
         return (
             f"cannot reach BigQuery at {endpoint} ({type(cause).__name__}; gave up after retrying, "
@@ -206,15 +207,22 @@ def _describe(err: Exception, source: GcpBigQuerySource) -> str:
         )
     if isinstance(err, exceptions.Unauthorized):
         return (
-            "credentials refused (401): expired or revoked; refresh them (`gcloud auth application-default "
-            "login`, or a new key for `credentials_file`) and rerun"
+            f"credentials refused ({_answer(err)}): expired or revoked; refresh them (`gcloud auth "
+            "application-default login`, or a new key for `credentials_file`) and rerun"
         )
     if isinstance(err, exceptions.Forbidden):
-        return f"permission denied ({err.message}); the identity needs bigquery.jobs.create and table read rights"
+        return f"permission denied ({_answer(err)}); the identity needs bigquery.jobs.create and table read rights"
     if isinstance(err, exceptions.NotFound):
-        return f"not found ({err.message})"
-    message = getattr(err, "message", None) or str(err)
-    return f"{type(err).__name__}: {message}"
+        return f"not found ({_answer(err)})"
+    return f"BigQuery refused the request ({_answer(err)})"
+
+
+def _answer(err: Any) -> str:
+    """What BigQuery answered: HTTP status, the first error's reason and message (`HTTP 404 notFound: Not found:
+    Table p:d.t was not found in location US`); api_core's own message starts with the request's URL."""
+    first = next((e for e in getattr(err, "errors", None) or [] if isinstance(e, dict)), {})
+    message = first.get("message") or getattr(err, "message", None) or str(err)
+    return answer(getattr(err, "code", None), first.get("reason") or getattr(err, "reason", None), message)
 
 
 def list_months(client: Any, source: GcpBigQuerySource, today: date) -> list[MonthState]:

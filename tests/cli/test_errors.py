@@ -134,7 +134,7 @@ def test_aws_access_denied_names_the_permission_and_never_the_key(
         moto.set_iam_auth(float("inf"))
     assert code == EXIT_FILES_FAILED
     assert_actionable(
-        output, "s3://billing-bucket/exports/cur2/", "access denied (AccessDenied)", "grant the identity s3:ListBucket",
+        output, "s3://billing-bucket/exports/cur2/", "access denied (HTTP 403 AccessDenied", "grant the identity s3:ListBucket",
         secrets=(secret,),
     )  # fmt: skip
 
@@ -283,7 +283,8 @@ def test_azure_storage_refusing_the_account_key_never_echoes_it(
     assert code == EXIT_FILES_FAILED
     assert_actionable(
         output, f"azure://{blob_container.container_name}/exports/focus/",
-        "the storage account refused the credentials (AuthorizationFailure)", "check the account key or SAS",
+        "the storage account refused the credentials (HTTP 403 AuthorizationFailure: Server failed to authenticate",
+        "check the account key or SAS",
         secrets=(wrong_key, azure_rig.DEV_KEY),
     )  # fmt: skip
 
@@ -406,7 +407,9 @@ def test_a_temporary_prefect_server_that_does_not_answer_in_time_says_what_to_do
         for key, value in os.environ.items()
         if key not in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
     }
-    env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'prefect.db'}"
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = (
+        f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'prefect.db'}"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "finrecon", "run", "--config", str(config)],
         capture_output=True, text=True, env=env, timeout=300, check=False,

@@ -109,7 +109,10 @@ def test_each_bad_delivery_fails_alone_and_a_stale_period_keeps_its_last_good_ro
     second = aws_run(config)
     failed = _failed(second)
     assert sorted(failed) == ["2024-08", "2024-09", "2024-10", "2024-12"]
-    assert f"s3://{BUCKET}/{_data_key('2024-09')}: not found" in failed["2024-09"]
+    assert (
+        f"s3://{BUCKET}/{_data_key('2024-09')}: no such key, or no such bucket (HTTP 404: Not Found"
+        in failed["2024-09"]
+    )
     assert "listed in manifest" in failed["2024-09"]
     # the stale September keeps its last good delivery
     assert query(second.published_path, by_period) == [("2024-07", 5.0), ("2024-09", 7.0), ("2024-11", 5.0)]
@@ -125,9 +128,9 @@ def aws_run(config: Path) -> Any:
     ("allowed", "expected"),
     [
         # a role that may read objects but not list the bucket: AWS answers AccessDenied
-        (["s3:GetObject"], "access denied (AccessDenied)"),
+        (["s3:GetObject"], "access denied (HTTP 403 AccessDenied"),
         # credentials S3 does not know (revoked, or another account's): InvalidAccessKeyId
-        (None, "credentials rejected (InvalidAccessKeyId)"),
+        (None, "credentials rejected (HTTP 403 InvalidAccessKeyId"),
     ],
 )
 def test_refused_credentials_fail_the_listing_and_every_landed_period_stands(

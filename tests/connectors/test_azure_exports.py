@@ -171,7 +171,10 @@ def test_each_bad_month_fails_alone_with_a_clear_message(
                        as_of=date(2024, 11, 30))  # fmt: skip
     failed = {str(f["file_path"]).rsplit("/", 1)[1]: str(f["error"]) for f in outcome.failed_files}
     assert sorted(failed) == ["2024-07", "2024-08", "2024-09", "2024-10"]
-    assert f"azure://{blob_container.container_name}/{listed}: not found" in failed["2024-07"]
+    assert (
+        f"azure://{blob_container.container_name}/{listed}: no such blob in storage account {azure_rig.DEV_ACCOUNT} "
+        "(HTTP 404 BlobNotFound: The specified blob does not exist.)" in failed["2024-07"]
+    )
     assert "1 rows, the manifest says 5" in failed["2024-08"]
     assert "dataVersion '9.9' is not supported" in failed["2024-09"]
     assert "has data blobs but no manifest.json" in failed["2024-10"]

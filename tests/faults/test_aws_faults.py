@@ -141,13 +141,19 @@ def test_s3_faults_transient_retried_persistent_fail_their_period_which_stays_pu
     assert sorted(failed) == ["2024-09", "2024-10", "2024-11"]
     sep_key = f"s3://{BUCKET}/{EXPORT}/data/BILLING_PERIOD=2024-09/cur2-00001.snappy.parquet"
     # max_attempts = 4 is botocore's: retries after the first attempt
-    assert f"{sep_key}: S3 still failing with HTTP 500 (InternalError) after 5 attempts" in failed["2024-09"]
+    assert (
+        f"{sep_key}: S3 still failing after 5 attempts (HTTP 500 InternalError: We encountered an internal error.)"
+        in failed["2024-09"]
+    )
     assert "rerun later" in failed["2024-09"]
     oct_key = f"s3://{BUCKET}/{EXPORT}/data/BILLING_PERIOD=2024-10/cur2-00001.snappy.parquet"
     assert f"{oct_key}: the download kept being cut short" in failed["2024-10"]
     assert "nothing of it was landed" in failed["2024-10"]
     nov_manifest = f"s3://{BUCKET}/{EXPORT}/metadata/BILLING_PERIOD=2024-11/cur2-Manifest.json"
-    assert f"{nov_manifest}: credentials rejected (ExpiredToken); refresh them" in failed["2024-11"]
+    assert (
+        f"{nov_manifest}: credentials rejected (HTTP 400 ExpiredToken: The provided token has expired.); refresh them"
+        in failed["2024-11"]
+    )
     # the run's status names the stale periods, in the publication and on the console
     assert message.startswith("stale: 3 input(s) failed this run and keep their last good version: ")
     for period in ("2024-09", "2024-10", "2024-11"):

@@ -161,12 +161,15 @@ def test_storage_faults_transient_retried_persistent_fail_their_month_which_stay
         and "nothing of it was landed" in failed["2024-08"]
     )
     assert f"azure://{name}/exports/focus/202409" in failed["2024-09"]
-    assert "storage still failing with HTTP 500 (InternalError) after retries" in failed["2024-09"]
+    assert "storage still failing after retries (HTTP 500 InternalError: Server error.)" in failed["2024-09"]
     assert "rerun later" in failed["2024-09"]
     assert (
         f"azure://{name}/exports/focus/202410" in failed["2024-10"] and "manifest.json" in failed["2024-10"]
     )
-    assert "expired or invalid (InvalidAuthenticationInfo); refresh it" in failed["2024-10"]
+    assert (
+        "expired or invalid (HTTP 401 InvalidAuthenticationInfo: Server failed to authenticate the request.); "
+        "refresh it" in failed["2024-10"]
+    )
     assert all(azure_rig.DEV_KEY not in message for message in failed.values())
     # the run's status names the stale months with the run whose version stands
     stale = {

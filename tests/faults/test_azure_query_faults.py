@@ -110,11 +110,13 @@ def test_query_api_faults_transient_retried_persistent_fail_their_month_which_st
     failed = {str(f["file_path"])[-7:]: str(f["error"]) for f in second.failed_files}
     assert sorted(failed) == ["2024-09", "2024-10"]
     assert failed["2024-09"].startswith(
-        f"azure-query {SCOPE}: credentials refused (401 ExpiredAuthenticationToken)"
+        f"azure-query {SCOPE}: credentials refused (HTTP 401 ExpiredAuthenticationToken: The access token "
+        "expiry UTC time is earlier than current UTC time.)"
     )
     assert "refresh them" in failed["2024-09"]
     assert failed["2024-10"] == (
-        f"azure-query {SCOPE}: still failing with HTTP 500 after 4 retries; a service-side problem: rerun later"
+        f"azure-query {SCOPE}: still failing after 4 retries (HTTP 500 InternalServerError: Encountered internal "
+        "error.); a service-side problem: rerun later"
     )
     assert all(managed_identity.header_secret not in m for m in failed.values())
     assert all(t.token not in m for t in managed_identity.tokens_issued for m in failed.values())

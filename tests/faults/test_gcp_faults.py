@@ -113,9 +113,15 @@ def test_bigquery_faults_transient_retried_persistent_fail_their_month_which_sta
     failed = {str(f["file_path"])[-6:]: str(f["error"]) for f in second.failed_files}
     assert sorted(failed) == ["202409", "202410"]
     where = f"{client.project}.{dataset}.{TABLE}: "
-    assert failed["202409"].startswith(where + "credentials refused (401): expired or revoked; refresh them")
+    assert failed["202409"].startswith(
+        where
+        + "credentials refused (HTTP 401 authError: injected by FaultProxy: authError): expired or revoked; "
+        "refresh them"
+    )
     assert failed["202410"].startswith(
-        where + f"BigQuery at {proxy.endpoint_url} still failing with HTTP 500"
+        where
+        + f"BigQuery at {proxy.endpoint_url} still failing after retrying for retry_deadline_seconds = 6 "
+        "(HTTP 500 backendError: injected by FaultProxy: backendError)"
     )
     assert "retry_deadline_seconds = 6" in failed["202410"] and "rerun later" in failed["202410"]
     stale = {str(f["file_path"])[-6:]: [s["last_good_run"] for s in f["stale"]] for f in second.failed_files}
