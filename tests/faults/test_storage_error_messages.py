@@ -30,7 +30,10 @@ from azure_query_server import CostQueryServer, FakeManagedIdentityEndpoint
 from botocore.client import BaseClient
 from fault_proxy import FaultProxy, status
 from google.cloud import bigquery
+from support import charge, make_project, po
+from typer.testing import CliRunner
 
+from finrecon.cli import app
 from finrecon.connectors import aws_cur, azure_exports, azure_query, gcp_bigquery
 from finrecon.connectors._service_errors import one_line
 from finrecon.models.config import AwsCurSource, AzureExportSource, AzureQuerySource, GcpBigQuerySource
@@ -115,6 +118,31 @@ def test_azurite_refusing_the_sdks_api_version_says_so_with_its_message_and_the_
     assert f"(HTTP 400 InvalidHeaderValue: {AZURITE_API_VERSION.strip()})" in message
     assert "upgrade Azurite" in message and "--skipApiVersionCheck" in message
     assert_one_line(message, signature, azure_rig.DEV_KEY, "RequestId")
+
+
+@pytest.mark.usefixtures("prefect_logs_in_output")
+def test_finrecon_run_against_an_old_azurite_prints_the_reason_and_the_fix_and_exits_1(
+    blob_container: ContainerClient, sas_through_proxy: tuple[FaultProxy, str], tmp_path: Any
+) -> None:
+    proxy, signature = sas_through_proxy
+    name = blob_container.container_name
+    refusal = status(400, XML | {"x-ms-error-code": "InvalidHeaderValue"}, AZURITE_API_VERSION_BODY)
+    proxy.inject("GET", rf"^/{azure_rig.DEV_ACCOUNT}/", refusal, times=None)  # every request, as Azurite does
+    source = (
+        f'[[sources]]\nkind = "azure_export"\nname = "azure"\ncontainer = "{name}"\nroot_folder_path = "exports"\n'
+        'export_name = "focus"\nmax_retries = 0\n'
+    )
+    files = {"a.csv": [charge(Tags={"po": "PO-1"}, BilledCost="6.00")]}
+    config = make_project(tmp_path, files, [po("PO-1", total_amount="10.00")], sources_toml=source)
+
+    result = CliRunner().invoke(app, ["run", "--config", str(config)])
+
+    output = " ".join(result.output.split())  # Rich wraps long lines
+    assert result.exit_code == 1, output  # a failed input; the folder source still publishes
+    assert f"azure://{name}/exports/focus/: the storage service does not accept the API version" in output
+    assert "HTTP 400 InvalidHeaderValue: The API version 2026-10-06 is not supported by Azurite." in output
+    assert "--skipApiVersionCheck" in output
+    assert "Traceback" not in output and signature not in output and azure_rig.DEV_KEY not in output
 
 
 def test_a_missing_container_is_named_with_its_account_and_the_setting_to_check(
