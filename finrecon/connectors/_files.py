@@ -17,7 +17,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN, FileLevelError
+from finrecon.connectors._csv_records import FieldCounts, Misshapen, reshape
+from finrecon.models.quarantine import FAULT_COLUMN, FILE_COLUMN, ROW_COLUMN, FileLevelError
 from finrecon.warehouse.sql_text import identifier
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -59,6 +60,8 @@ def read_delivered(path: Path, null_values: list[str], keep_types: bool = True) 
                 None, "readable", f"{path.name}: cannot be read: {_first_line(err)}"
             ) from None
         _refuse_duplicate_columns(path, names, lambda: iter([_numbered(path, frame, null_values)]))
+        if FAULT_COLUMN in names:
+            raise _reserved_fault_column(path, lambda: iter([frame]), null_values)
     return _numbered(path, frame, null_values)
 
 
@@ -123,7 +126,7 @@ def _first_column_with(frame: pl.DataFrame, text: str) -> str | None:
 
 def delimiter_hint(columns: list[str]) -> str:
     """Why a file may lack every required column: its header is one name holding another delimiter."""
-    delivered = [c for c in columns if c != ROW_COLUMN]
+    delivered = [c for c in columns if c not in (ROW_COLUMN, FAULT_COLUMN)]
     if len(delivered) != 1:
         return ""
     for delimiter, label in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
@@ -225,10 +228,23 @@ def _numbered_chunks(
         message = f"{path.name}: column {ROW_COLUMN!r} is reserved for the row number the pipeline adds"
         dropped = lambda: _renumber(path, (c.drop(ROW_COLUMN) for c in raw()), null_values)  # noqa: E731
         raise FileLevelError(ROW_COLUMN, "not_reserved_column", message, dropped)
+    if FAULT_COLUMN in names:  # a Parquet column (a CSV's is refused as it is read)
+        raise _reserved_fault_column(path, raw, null_values)
     offset = 0
     for chunk in itertools.chain([first], chunks):
         yield _numbered(path, chunk, null_values, offset)
         offset += chunk.height
+
+
+def _reserved_fault_column(path: Path, raw: RawChunks, null_values: list[str]) -> FileLevelError:
+    """A delivered column named like FAULT_COLUMN fails the file (it would mark its rows misshapen); the books
+    count the file's rows without it."""
+    message = f"{path.name}: column {FAULT_COLUMN!r} is reserved for the record faults the reader reports"
+
+    def rows() -> Iterator[pl.DataFrame]:
+        return _renumber(path, (c.drop(FAULT_COLUMN) for c in raw()), null_values)
+
+    return FileLevelError(FAULT_COLUMN, "not_reserved_column", message, rows)
 
 
 def _renumber(path: Path, chunks: Iterator[pl.DataFrame], null_values: list[str]) -> Iterator[pl.DataFrame]:
@@ -284,17 +300,25 @@ def _csv_names(path: Path, first: pl.DataFrame) -> list[str]:
         head = _read_block(path, stream, _HEAD_BYTES)
     finally:
         stream.close()
-    return _csv_header(head, first.columns)
+    return _csv_header(head, [c for c in first.columns if c != FAULT_COLUMN])
 
 
-def _csv_chunks(path: Path, null_values: list[str], chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """A CSV (or CSV.GZ) as text in chunks of whole records, each parsed by polars with the header."""
+def _csv_chunks(
+    path: Path, null_values: list[str], chunk_rows: int, *, recount: bool = False
+) -> Iterator[pl.DataFrame]:
+    """A CSV (or CSV.GZ) as text in chunks of whole records, each parsed by polars with the header, plus
+    FAULT_COLUMN (a delivered column of that name fails the file; `recount`: its rows, for the books)."""
     names: list[str] | None = None
+    shape = FieldCounts()
     for header, body, lines_before in _csv_blocks(path, chunk_rows):
-        frame = _parse_csv_chunk(path, header, body, null_values, lines_before, chunk_rows)
+        frame, faults = _parse_csv_chunk(path, header, body, null_values, lines_before, chunk_rows, shape)
         if names is None:
             names = _csv_header(header, frame.columns)
-        yield _with_header_names(frame, names) if len(set(names)) == len(names) else frame
+            if FAULT_COLUMN in names and not recount:
+                again: RawChunks = lambda: _csv_chunks(path, null_values, chunk_rows, recount=True)  # noqa: E731
+                raise _reserved_fault_column(path, again, null_values)
+        named = _with_header_names(frame, names) if len(set(names)) == len(names) else frame
+        yield named if FAULT_COLUMN in names else named.with_columns(faults)
 
 
 def _csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple[bytes, bytes, int]]:
@@ -389,11 +413,23 @@ def _block_bytes(sample: bytes, chunk_rows: int) -> int:
 
 
 def _parse_csv_chunk(
-    path: Path, header: bytes, body: bytes, null_values: list[str], lines_before: int, chunk_rows: int
-) -> pl.DataFrame:
+    path: Path,
+    header: bytes,
+    body: bytes,
+    null_values: list[str],
+    lines_before: int,
+    chunk_rows: int,
+    shape: FieldCounts,
+) -> tuple[pl.DataFrame, pl.Series]:
+    """A chunk's rows as text and, per row, why its record is not one row of the header's columns (NULL when
+    it is); blank lines are no rows (see `_csv_records`)."""
     data = header + body
+
+    def parse(text: bytes) -> pl.DataFrame:
+        return pl.read_csv(io.BytesIO(text), infer_schema=False, null_values=null_values)
+
     try:
-        return pl.read_csv(io.BytesIO(data), infer_schema=False, null_values=null_values)
+        frame = parse(data)
     except pl.exceptions.PolarsError as err:
         if not data.strip():
             raise FileLevelError(
@@ -405,9 +441,41 @@ def _parse_csv_chunk(
             raise _not_utf8_chunk(
                 path, data, len(header), lines_before, decode_error, null_values, chunk_rows
             ) from None
-        raise FileLevelError(
-            None, "readable", f"{path.name}: cannot be read: not well-formed CSV: {_first_line(err)}"
-        ) from None
+        return _reshaped(path, header, body, lines_before, parse, err)
+    if shape.all_match(frame, body):
+        return frame, _no_faults(frame.height)
+    return _reshaped(path, header, body, lines_before, parse, frame)
+
+
+def _reshaped(
+    path: Path,
+    header: bytes,
+    body: bytes,
+    lines_before: int,
+    parse: Callable[[bytes], pl.DataFrame],
+    parsed: pl.DataFrame | pl.exceptions.PolarsError,
+) -> tuple[pl.DataFrame, pl.Series]:
+    """The slow path for a chunk with a record of another field count or a blank line: `parsed` is what polars
+    made of the whole chunk (or its error, raised as the file's when the records are not to blame)."""
+    try:
+        reshaped = reshape(header, body, lines_before, parse)
+    except (Misshapen, pl.exceptions.PolarsError) as err:
+        raise _not_well_formed(path, err) from None
+    if reshaped is not None:
+        return reshaped
+    if isinstance(parsed, pl.DataFrame):
+        return parsed, _no_faults(parsed.height)
+    raise _not_well_formed(path, parsed) from None
+
+
+def _no_faults(height: int) -> pl.Series:
+    return pl.repeat(None, height, dtype=pl.Utf8, eager=True).alias(FAULT_COLUMN)
+
+
+def _not_well_formed(path: Path, err: BaseException) -> FileLevelError:
+    return FileLevelError(
+        None, "readable", f"{path.name}: cannot be read: not well-formed CSV: {_first_line(err)}"
+    )
 
 
 def _not_utf8_chunk(

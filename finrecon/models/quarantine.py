@@ -10,6 +10,10 @@ import polars as pl
 
 ROW_COLUMN = "x_source_row"
 FILE_COLUMN = "x_source_file"  # present when one input spans several files (a billing period's data files)
+# Present in every chunk of a CSV: why a record could not be split into the header's columns (its line and field
+# count), NULL for a well-formed record. Such a row carries no values, only its number: it is quarantined whole.
+FAULT_COLUMN = "x_record_fault"
+FIELD_COUNT_CHECK = "fields_match_header"
 
 RowChunks = Callable[[], Iterator[pl.DataFrame]]
 
@@ -39,8 +43,11 @@ def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
     """Validate `frame` (which carries a 1-based `x_source_row`) and split it.
 
     Pandera reports each failure with the positional index of the row; that is mapped back to the source row
-    number so that the quarantine names file, row, column, check and the raw value.
+    number so that the quarantine names file, row, column, check and the raw value. A record the reader could
+    not split into the header's columns (`FAULT_COLUMN`) is quarantined as it stands, its fault as raw value.
     """
+    if FAULT_COLUMN in frame.columns:
+        return _split_misshapen(frame, schema)
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -79,6 +86,29 @@ def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
         quarantined_rows=rows.filter(is_bad).drop("__position"),
         failures=failures,
     )
+
+
+def _split_misshapen(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
+    """`split_valid` for a frame with the reader's FAULT_COLUMN: the misshapen records (no values to check) are
+    quarantined with one record each, the rest validated as usual."""
+    is_misshapen = pl.col(FAULT_COLUMN).is_not_null()
+    misshapen = frame.filter(is_misshapen)
+    split = split_valid(frame.filter(~is_misshapen).drop(FAULT_COLUMN), schema)
+    if misshapen.height == 0:
+        return split
+    source_file = pl.col(FILE_COLUMN) if FILE_COLUMN in frame.columns else pl.lit(None, dtype=pl.Utf8)
+    records = misshapen.select(
+        pl.col(ROW_COLUMN).alias("row_number"),
+        pl.lit(None, dtype=pl.Utf8).alias("column_name"),
+        pl.lit(FIELD_COUNT_CHECK).alias("check_name"),
+        pl.col(FAULT_COLUMN).alias("raw_value"),
+        source_file.alias("source_file"),
+    )
+    failures = pl.concat([split.failures, records]).sort(
+        "source_file", "row_number", "column_name", "check_name", nulls_last=True
+    )
+    bad_rows = pl.concat([split.quarantined_rows, misshapen.drop(FAULT_COLUMN)]).sort(ROW_COLUMN)
+    return Split(split.valid, bad_rows, failures)
 
 
 # A quarantined value longer than this is kept as its start and its length: a 50 MB cell must not be copied

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +24,7 @@ from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, delimiter_hint
 from finrecon.connectors.focus_files import iter_focus_file
 from finrecon.models import charges as charge_models
 from finrecon.models.quarantine import (
+    FIELD_COUNT_CHECK,
     FILE_COLUMN,
     ROW_COLUMN,
     FileLevelError,
@@ -33,6 +35,8 @@ from finrecon.models.quarantine import (
 )
 from finrecon.ops.failpoints import failpoint
 from finrecon.warehouse.lake import Part, PartWriter
+
+logger = logging.getLogger(__name__)
 
 COST_COLUMNS = ("BilledCost", "EffectiveCost")
 # Every landed charge has it (NULL where the source has no resource groups), so allocation rules can match it.
@@ -297,6 +301,7 @@ def validate_charges(
             started = tally.lap("write", started)
     books = tally.books
     failures = pl.concat(tally.failures) if tally.failures else empty_failures()
+    _warn_misshapen(relative_path, failures)
     if books.rows_read and books.rows_quarantined / books.rows_read > max_failure_ratio:
         message = (
             f"{relative_path}: {books.rows_quarantined} of {books.rows_read} rows failed validation, above "
@@ -307,6 +312,17 @@ def validate_charges(
         )
     valid_rows = pl.concat(tally.valid_rows) if tally.valid_rows else pl.Series(ROW_COLUMN, [], pl.Int64)
     return Validated(valid_rows, failures, books, tally.seconds)
+
+
+def _warn_misshapen(relative_path: str, failures: pl.DataFrame) -> None:
+    """One line for an input with records of another field count than its header's: quarantined like any bad
+    row, but a sign of a file cut short or badly quoted, so said where it is seen, naming the first one's line."""
+    shapes = failures.filter(pl.col("check_name") == FIELD_COUNT_CHECK)
+    if shapes.height:
+        first = shapes.row(0, named=True)
+        where = f"{relative_path} ({first['source_file']})" if first["source_file"] else relative_path
+        more = f" (and {shapes.height - 1} more such records)" if shapes.height > 1 else ""
+        logger.warning("%s: %s%s; quarantined, see finops.quarantine", where, first["raw_value"], more)
 
 
 def land_focus_file(
