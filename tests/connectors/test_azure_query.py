@@ -142,4 +142,7 @@ def test_throttling_beyond_the_retries_fails_that_month_with_a_clear_message(
                           sources_toml=query_source_toml(cost_query_server.base_url, "max_retries = 1"))  # fmt: skip
     outcome = run_flow(config, as_of=date(2024, 11, 30))
     [failure] = outcome.failed_files
-    assert f"azure-query {SCOPE}: still throttled (429)" in str(failure["error"])
+    assert (
+        f"azure-query {SCOPE}: still throttled after retries (HTTP 429: Too many requests. Please retry.)"
+        in str(failure["error"])
+    )
