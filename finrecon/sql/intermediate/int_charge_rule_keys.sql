@@ -1,5 +1,5 @@
 -- grain: one distinct combination of the attributes allocation rules can match on, among charges without a
--- PO tag (the only ones rules apply to)
+-- PO tag (the only ones rules apply to); empty, without reading the charges, when no rule is configured
 select distinct
     stg_focus__charges.ProviderName,
     stg_focus__charges.BillingAccountId,
@@ -16,3 +16,4 @@ select distinct
 from stg_focus__charges
 left join int_charge_po_tags on int_charge_po_tags.Tags = stg_focus__charges.Tags
 where int_charge_po_tags.Tags is null
+    and exists (select 1 from cfg_allocation_rules)
