@@ -21,9 +21,12 @@ from finrecon.alerts.model import SEVERITY_ORDER, Finding, Severity
 from finrecon.models.alert_rules import (
     BurnAccelerationRule,
     CommitmentUtilizationRule,
+    DuplicateInvoiceRule,
+    DuplicatePoRule,
     InvoiceOverPoRule,
     PoBurnRule,
     PoExhaustionRule,
+    UnauthorisedSpendRule,
     UntaggedSpendRule,
     ValidationFailuresRule,
 )
@@ -411,6 +414,128 @@ def _validation_failures(
     return findings
 
 
+UNAUTHORISED_SQL = """
+select *
+from unauthorised_spend
+where reason in (select unnest($reasons::varchar[])) and amount > 0 and amount >= $min_amount
+order by po_number, reason, currency
+"""
+
+_UNAUTHORISED_WHY = {
+    "cancelled": "charged to a cancelled PO",
+    "closed": "charged to a closed PO",
+    "expired": "charged after the PO's validity ended",
+    "not_yet_valid": "charged before the PO's validity began",
+    "unknown_po": "charged to a PO number the ERP does not know",
+    "over_amount": "consumed beyond the PO's total amount",
+}
+
+
+def _unauthorised_spend(
+    con: duckdb.DuckDBPyConnection, rule: UnauthorisedSpendRule, config: Config, as_of: date
+) -> list[Finding]:
+    findings = []
+    params = {"reasons": list(rule.reasons), "min_amount": rule.min_amount}
+    for row in _rows(con, UNAUTHORISED_SQL, params):
+        po, reason, currency = row["po_number"], row["reason"], row["currency"]
+        since = row["first_charge_date"]
+        findings.append(
+            Finding(
+                alert_key=alert_key(
+                    rule.name, [po, reason, currency], row["vendor_id"], _number(rule.min_amount)
+                ),
+                rule=rule.name,
+                rule_kind=rule.kind,
+                severity=rule.severity or ("critical" if reason == "over_amount" else "warning"),
+                title=f"{po}: {_money(row['amount'], currency)} {_UNAUTHORISED_WHY[reason]}",
+                message=f"{po} ({row['vendor_name'] or 'no ERP vendor'}): {_money(row['amount'], currency)} "
+                f"{_UNAUTHORISED_WHY[reason]} on {row['charge_days']} day(s) from {since} to {row['last_charge_date']}"
+                + (f"; valid {row['valid_from']} to {row['valid_to']}" if row["valid_from"] else ""),
+                value=row["amount"],
+                threshold=rule.min_amount,
+                scope={
+                    "po_number": po,
+                    "reason": reason,
+                    "currency": currency,
+                    "vendor_id": row["vendor_id"],
+                },
+                po_number=po,
+                vendor_id=row["vendor_id"],
+                cost_center=row["cost_center"],
+            )
+        )
+    return findings
+
+
+DUPLICATE_PO_SQL = "select * from duplicate_po_candidates order by vendor_id, po_number, other_po_number"
+DUPLICATE_INVOICE_SQL = (
+    "select * from duplicate_invoice_candidates order by vendor_id, invoice_number, other_invoice_number"
+)
+
+
+def _duplicate_po(
+    con: duckdb.DuckDBPyConnection, rule: DuplicatePoRule, config: Config, as_of: date
+) -> list[Finding]:
+    findings = []
+    for row in _rows(con, DUPLICATE_PO_SQL, {}):
+        a, b, currency = row["po_number"], row["other_po_number"], row["currency"]
+        similarity = row["description_similarity"]
+        findings.append(
+            Finding(
+                alert_key=alert_key(rule.name, [a, b], row["vendor_id"], "pair"),
+                rule=rule.name,
+                rule_kind=rule.kind,
+                severity=rule.severity or "warning",
+                title=f"{a} and {b} of {row['vendor_id']} may be one purchase: "
+                f"{_money(row['total_amount'])} and {_money(row['other_total_amount'], currency)}",
+                message=f"{a} ({row['status']}, valid {row['valid_from']} to {row['valid_to']}) and {b} "
+                f"({row['other_status']}, valid {row['other_valid_from']} to {row['other_valid_to']}) of "
+                f"{row['vendor_name']}: amounts {_money(row['amount_difference'], currency)} apart, valid together "
+                f"{row['overlap_from']} to {row['overlap_to']}"
+                + (f"; line descriptions {similarity:.0%} alike" if similarity is not None else ""),
+                value=row["amount_difference"],
+                threshold=row["amount_tolerance"],
+                scope={"po_number": a, "other_po_number": b, "vendor_id": row["vendor_id"]},
+                po_number=a,
+                vendor_id=row["vendor_id"],
+                cost_center=row["cost_center"],
+            )
+        )
+    return findings
+
+
+def _duplicate_invoice(
+    con: duckdb.DuckDBPyConnection, rule: DuplicateInvoiceRule, config: Config, as_of: date
+) -> list[Finding]:
+    findings = []
+    for row in _rows(con, DUPLICATE_INVOICE_SQL, {}):
+        a, b, currency = row["invoice_number"], row["other_invoice_number"], row["currency"]
+        dates = (
+            f"on {row['invoice_date']}"
+            if row["days_apart"] == 0
+            else f"on {row['invoice_date']} and {row['other_invoice_date']}"
+        )
+        findings.append(
+            Finding(
+                alert_key=alert_key(rule.name, [a, b], row["vendor_id"], "pair"),
+                rule=rule.name,
+                rule_kind=rule.kind,
+                severity=rule.severity or "warning",
+                title=f"{a} and {b} of {row['vendor_id']} may be one bill: "
+                f"{_money(row['amount'])} and {_money(row['other_amount'], currency)} {dates}",
+                message=f"invoices {a} (PO {row['po_number'] or '—'}) and {b} (PO {row['other_po_number'] or '—'}) "
+                f"of {row['vendor_id']}: {_money(row['amount_difference'], currency)} apart, {row['days_apart']} "
+                f"day(s) apart; check that only one is paid",
+                value=row["amount_difference"],
+                threshold=row["amount_tolerance"],
+                scope={"invoice_number": a, "other_invoice_number": b, "vendor_id": row["vendor_id"]},
+                po_number=row["po_number"],
+                vendor_id=row["vendor_id"],
+            )
+        )
+    return findings
+
+
 Evaluator = Callable[[duckdb.DuckDBPyConnection, Any, "Config", date], list[Finding]]
 EVALUATORS: dict[str, Evaluator] = {
     "untagged_spend": _untagged_spend,
@@ -420,6 +545,9 @@ EVALUATORS: dict[str, Evaluator] = {
     "commitment_utilization": _commitment_utilization,
     "invoice_over_po": _invoice_over_po,
     "validation_failures": _validation_failures,
+    "unauthorised_spend": _unauthorised_spend,
+    "duplicate_po": _duplicate_po,
+    "duplicate_invoice": _duplicate_invoice,
 }
 
 

@@ -121,6 +121,45 @@ class ValidationFailuresRule(_Rule):
     max_ratio: float = Field(default=0.01, gt=0, le=1)
 
 
+UnauthorisedReason = Literal["cancelled", "closed", "expired", "not_yet_valid", "unknown_po", "over_amount"]
+
+
+class UnauthorisedSpendRule(_Rule):
+    """Spend outside a valid PO (unauthorised_spend) per PO, reason and currency reached `min_amount`: charges on
+    a cancelled, closed, expired, not-yet-valid or unknown PO, or consumption beyond a PO's amount. Critical for
+    `over_amount`, else a warning."""
+
+    kind: Literal["unauthorised_spend"] = "unauthorised_spend"
+    reasons: list[UnauthorisedReason] = [
+        "cancelled",
+        "closed",
+        "expired",
+        "not_yet_valid",
+        "unknown_po",
+        "over_amount",
+    ]
+    min_amount: float = Field(default=0.0, ge=0)  # in the row's currency; 0: any spend at all
+
+    @field_validator("reasons")
+    @classmethod
+    def _some_reason(cls, reasons: list[UnauthorisedReason]) -> list[UnauthorisedReason]:
+        if not reasons:
+            raise ValueError("must list at least one reason")
+        return reasons
+
+
+class DuplicatePoRule(_Rule):
+    """Two POs may be one purchase raised twice (duplicate_po_candidates; tolerances: `[erp.duplicates]`)."""
+
+    kind: Literal["duplicate_po"] = "duplicate_po"
+
+
+class DuplicateInvoiceRule(_Rule):
+    """Two supplier invoices may be one bill paid twice (duplicate_invoice_candidates)."""
+
+    kind: Literal["duplicate_invoice"] = "duplicate_invoice"
+
+
 AlertRule = Annotated[
     UntaggedSpendRule
     | PoBurnRule
@@ -128,7 +167,10 @@ AlertRule = Annotated[
     | BurnAccelerationRule
     | CommitmentUtilizationRule
     | InvoiceOverPoRule
-    | ValidationFailuresRule,
+    | ValidationFailuresRule
+    | UnauthorisedSpendRule
+    | DuplicatePoRule
+    | DuplicateInvoiceRule,
     Field(discriminator="kind"),
 ]
 
@@ -143,4 +185,7 @@ def default_rules() -> list[AlertRule]:
         CommitmentUtilizationRule(),
         InvoiceOverPoRule(),
         ValidationFailuresRule(),
+        UnauthorisedSpendRule(),
+        DuplicatePoRule(),
+        DuplicateInvoiceRule(),
     ]

@@ -232,6 +232,16 @@ class ErpFilesConfig(_Strict):
     fx_rates: Path | None = None
     invoices: Path | None = None  # supplier invoices, matched in `invoice_match`
     goods_receipts: Path | None = None
+class DuplicatesConfig(_Strict):
+    """When two POs or two supplier invoices look like one bought twice (duplicate_po_candidates,
+    duplicate_invoice_candidates): same vendor and currency, amounts within max(amount, ratio × the larger)."""
+
+    amount_tolerance_amount: float = Field(default=0.01, ge=0)
+    amount_tolerance_ratio: float = Field(default=0.0, ge=0)
+    # invoices: dated at most this many days apart (0: the same day)
+    invoice_days_apart: int = Field(default=0, ge=0)
+
+
     commitments: Path | None = None  # commitment inventory: term dates and funding PO (models/erp.py)
     po_cloud_mapping: Path | None = None  # which spend goes to which PO line (docs/erp_mappings.md)
     status_map: dict[str, Literal["open", "closed", "cancelled"]] = {}
@@ -249,6 +259,7 @@ class ErpFilesConfig(_Strict):
         assert path is None or isinstance(path, Path), table
         return path
 
+    duplicates: DuplicatesConfig = DuplicatesConfig()
     def extract_paths(self) -> dict[str, Path]:
         """Every configured extract by table name (the fields typed as paths)."""
         return {

@@ -148,6 +148,9 @@ def _set_variables(state: State, config: Config) -> None:
         "untagged_top_n": int(config.report.untagged_top_n),
         "match_tolerance_ratio": float(erp.match_tolerance_ratio),
         "match_tolerance_amount": float(erp.match_tolerance_amount),
+        "duplicate_tolerance_amount": float(erp.duplicates.amount_tolerance_amount),
+        "duplicate_tolerance_ratio": float(erp.duplicates.amount_tolerance_ratio),
+        "duplicate_invoice_days_apart": int(erp.duplicates.invoice_days_apart),
         "reporting_currency": config.report.currency,
         "expiring_within_days": int(config.commitments.expiring_within_days),
     }

@@ -558,12 +558,28 @@ def test_email_to_a_closed_port_is_retried_then_left_pending(tmp_path: Path) -> 
 # --- log -----------------------------------------------------------------------------------------------------
 
 
-def test_log_channel_writes_the_digest(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="finrecon.alerts"):
+class _Records(logging.Handler):
+    """Every record of one logger, kept (caplog's handlers sit on the root, which Prefect's first import
+    reconfigures: run alone, this test then saw no record)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_log_channel_writes_the_digest(tmp_path: Path) -> None:
+    alerts_logger, kept = logging.getLogger("finrecon.alerts"), _Records()
+    alerts_logger.addHandler(kept)
+    try:
         [result] = deliver(on("log", NOTES), make_config(tmp_path, []))
+    finally:
+        alerts_logger.removeHandler(kept)
 
     assert (result.channel, result.ok) == ("log", True)
-    [record] = [r for r in caplog.records if r.getMessage().startswith("finrecon alerts")]
+    [record] = [r for r in kept.records if r.getMessage().startswith("finrecon alerts")]
     assert record.levelno == logging.WARNING  # something is open
     assert record.getMessage() == TEXT.rstrip("\n")
 

@@ -215,6 +215,10 @@ NOT_CONVERTED = {
     "po_burn_latest": {"consumed_billed_cost"},  # a view: po_burn's newest as_of
     "po_consumption_daily": {"consumed_amount"},  # = billed_cost, converted as billed_cost_reporting
     "po_releases": {"release_amount_parent_currency"},  # = release_amount, converted
+    # evidence for a person: the ERP's figures as delivered, compared in their own currency
+    "duplicate_po_candidates": "*",
+    "duplicate_invoice_candidates": "*",
+    "unauthorised_spend": {"po_total_amount"},  # the PO header's amount, as po_headers has it
 }
 
 
