@@ -26,6 +26,7 @@ from finrecon.models.alert_rules import (
     InvoiceOverPoRule,
     PoBurnRule,
     PoExhaustionRule,
+    TagDriftRule,
     UnauthorisedSpendRule,
     UntaggedSpendRule,
     ValidationFailuresRule,
@@ -536,6 +537,55 @@ def _duplicate_invoice(
     return findings
 
 
+TAG_DRIFT_SQL = """
+select *
+from tag_drift
+where billed_cost_since > 0 and billed_cost_since >= $min_amount
+order by provider_name, resource_id, billing_currency
+"""
+
+_DRIFT_WHAT = {
+    "lost": "lost its PO tag",
+    "changed": "moved to another PO",
+    "became_invalid": "moved to an invalid PO",
+}
+
+
+def _tag_drift(
+    con: duckdb.DuckDBPyConnection, rule: TagDriftRule, config: Config, as_of: date
+) -> list[Finding]:
+    findings = []
+    for row in _rows(con, TAG_DRIFT_SQL, {"min_amount": rule.min_amount}):
+        resource, currency = row["resource_id"], row["billing_currency"]
+        now = row["po_number_now"] or "no PO"
+        if row["drift"] == "became_invalid":
+            now = f"{now} ({row['po_reason_now']})"
+        findings.append(
+            Finding(
+                alert_key=alert_key(
+                    rule.name, [row["provider_name"], resource, currency], None, row["drift"]
+                ),
+                rule=rule.name,
+                rule_kind=rule.kind,
+                severity=rule.severity or "warning",
+                title=f"{resource} {_DRIFT_WHAT[row['drift']]} on {row['drifted_on']}",
+                message=f"{row['provider_name']} {row['service_name']} resource {resource}: {row['po_number_before']} "
+                f"until {row['before_last_day']}, {now} from {row['drifted_on']}; "
+                f"{_money(row['billed_cost_since'], currency)} since, on {row['charge_days_since']} day(s)",
+                value=row["billed_cost_since"],
+                threshold=rule.min_amount,
+                scope={
+                    "provider_name": row["provider_name"],
+                    "resource_id": resource,
+                    "billing_currency": currency,
+                    "po_number": row["po_number_before"],
+                },
+                po_number=row["po_number_before"],
+            )
+        )
+    return findings
+
+
 Evaluator = Callable[[duckdb.DuckDBPyConnection, Any, "Config", date], list[Finding]]
 EVALUATORS: dict[str, Evaluator] = {
     "untagged_spend": _untagged_spend,
@@ -548,6 +598,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "unauthorised_spend": _unauthorised_spend,
     "duplicate_po": _duplicate_po,
     "duplicate_invoice": _duplicate_invoice,
+    "tag_drift": _tag_drift,
 }
 
 

@@ -148,6 +148,14 @@ class UnauthorisedSpendRule(_Rule):
         return reasons
 
 
+class TagDriftRule(_Rule):
+    """A resource's PO allocation drifted (tag_drift: lost, changed or became invalid) and its spend since
+    reached `min_amount` (in its billing currency)."""
+
+    kind: Literal["tag_drift"] = "tag_drift"
+    min_amount: float = Field(default=0.0, ge=0)
+
+
 class DuplicatePoRule(_Rule):
     """Two POs may be one purchase raised twice (duplicate_po_candidates; tolerances: `[erp.duplicates]`)."""
 
@@ -170,7 +178,8 @@ AlertRule = Annotated[
     | ValidationFailuresRule
     | UnauthorisedSpendRule
     | DuplicatePoRule
-    | DuplicateInvoiceRule,
+    | DuplicateInvoiceRule
+    | TagDriftRule,
     Field(discriminator="kind"),
 ]
 
@@ -188,4 +197,5 @@ def default_rules() -> list[AlertRule]:
         UnauthorisedSpendRule(),
         DuplicatePoRule(),
         DuplicateInvoiceRule(),
+        TagDriftRule(),
     ]
