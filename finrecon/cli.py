@@ -21,6 +21,7 @@ from finrecon.models.config import (
     AzureQuerySource,
     Config,
     ConfigError,
+    FocusFilesSource,
     GcpBigQuerySource,
     load_config,
 )
@@ -37,6 +38,9 @@ ConfigOption = Annotated[
         "--config", "-c", help="TOML config (default: $FINRECON_CONFIG, else the bundled fixtures)."
     ),
 ]
+
+# The sources whose listing can find nothing at all (`allow_empty`); the query API always has months to ask for.
+EmptiableSource = FocusFilesSource | AwsCurSource | GcpBigQuerySource | AzureExportSource
 
 EXIT_FILES_FAILED = 1
 EXIT_BAD_CONFIG = 2
@@ -102,17 +106,24 @@ def _stale_lines(failed_files: list[dict[str, Any]], config: Config) -> list[str
 
 
 class _InputsTable(Table):
-    """The `validate` table, remembering each row's (source, problem) to print them unwrapped after it."""
+    """The `validate` table, remembering each row's (source, problem) and each note to print them unwrapped
+    after it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.problems: list[tuple[str, str]] = []
+        self.notes: list[tuple[str, str]] = []
 
     def add_row(self, *cells: Any, **kwargs: Any) -> None:
         super().add_row(*cells, **kwargs)
-        if cells and cells[-1] and cells[-1] != "checked when a run lands it":
+        if cells and cells[-1]:
             fix = next((text for phrase, text in _FIXES.items() if phrase in str(cells[-1])), None)
             self.problems.append((str(cells[0]), str(cells[-1]) + (f"; {fix}" if fix else "")))
+
+    def add_note(self, source: str, where: str, note: str) -> None:
+        """A row that is not a problem (a source allowed to find nothing), repeated as a note after the table."""
+        super().add_row(source, where, "", "", "", note)
+        self.notes.append((source, note))
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -169,6 +180,10 @@ def run(
             f"[bold]Nothing new[/bold] since run {outcome.summary.run['run_id']}: no data work, its publication stands."
         )
     render(outcome.summary, console)
+    for note in outcome.notes:  # sources allowed to find nothing (allow_empty): said, not failed
+        console.print(
+            f"[cyan]note:[/cyan] {_where(str(note['source']), loaded)}: {note['note']}", soft_wrap=True
+        )
     if outcome.failed_files:
         lines = dict.fromkeys(_failure_line(failed, loaded) for failed in outcome.failed_files)  # once each
         for line in lines:
@@ -250,15 +265,30 @@ def serve(
     serving.serve_nightly(loaded, settings)
 
 
-def _check_aws_listing(source: AwsCurSource, table: Table) -> int:
+def _found_nothing(source: EmptiableSource, table: _InputsTable, where: str, diagnostic: str) -> int:
+    """A source that holds nothing: a problem naming where it looked, or a note when it may be empty (as a run
+    treats it); returns the failures to count."""
+    from finrecon.warehouse.run import ALLOW_EMPTY_FIX, found_nothing_note
+
+    if source.allow_empty:
+        table.add_note(source.name, where, found_nothing_note(where, 0))
+        return 0
+    table.add_row(source.name, where, "", "", "", f"{diagnostic}; {ALLOW_EMPTY_FIX}")
+    return 1
+
+
+def _check_aws_listing(source: AwsCurSource, table: _InputsTable) -> int:
     """List an S3 export's periods (no downloads: their files are checked when a run lands them)."""
     from finrecon.connectors import aws_cur
 
     try:
-        listing = aws_cur.list_deliveries(aws_cur.s3_client(source), source)
+        client = aws_cur.s3_client(source)
+        listing = aws_cur.list_deliveries(client, source)
     except aws_cur.DeliveryError as err:
         table.add_row(source.name, source.location, "", "", "", str(err))
         return 1
+    if listing.empty:
+        return _found_nothing(source, table, source.location, aws_cur.nothing_found(client, source, listing))
     for ref in listing.manifests:
         table.add_row(source.name, f"s3://{source.bucket}/{ref.key}", "", "", "", "")
     for period, message in listing.problems.items():
@@ -266,27 +296,81 @@ def _check_aws_listing(source: AwsCurSource, table: Table) -> int:
     return len(listing.problems)
 
 
-def _check_gcp_listing(source: GcpBigQuerySource, table: Table) -> int:
+def _check_gcp_listing(source: GcpBigQuerySource, table: _InputsTable) -> int:
     """List a BigQuery export's invoice months (one small query; rows are checked when a run lands them)."""
-    from datetime import date
-
     from finrecon.connectors import gcp_bigquery
 
+    where = f"bq://{source.table_id}"
     try:
         months = gcp_bigquery.list_months(gcp_bigquery.bigquery_client(source), source, date.today())
+    except gcp_bigquery.TableNotFound as err:  # as a run treats it: nothing found
+        return _found_nothing(source, table, where, str(err))
     except gcp_bigquery.BigQueryError as err:
-        table.add_row(source.name, f"bq://{source.table_id}", "", "", "", str(err))
+        table.add_row(source.name, where, "", "", "", str(err))
         return 1
+    if not months:
+        return _found_nothing(source, table, where, gcp_bigquery.nothing_found(source, date.today()))
     for month in months:
         label = f"bq://{source.table_id}?invoice.month={month.invoice_month}"
         table.add_row(source.name, label, str(month.line_items), "", "", "")
     return 0
 
 
+def _check_azure_listing(source: AzureExportSource, table: _InputsTable) -> int:
+    """List an Azure export's months with the rows their current manifests announce (manifests only: the data
+    blobs are checked when a run lands them)."""
+    from finrecon.connectors import azure_exports
+
+    try:
+        container = azure_exports.container_client(source)
+        listing = azure_exports.list_months(container, source)
+    except azure_exports.ExportError as err:
+        table.add_row(source.name, source.location, "", "", "", str(err))
+        return 1
+    if listing.empty:
+        return _found_nothing(
+            source, table, source.location, azure_exports.nothing_found(container, source, listing)
+        )
+    failures = 0
+    for month in listing.months:
+        where = f"{source.location}/{month.period}"
+        try:
+            manifest = azure_exports.latest_manifest(container, source, month)
+            azure_exports.check_supported(manifest, source)
+        except azure_exports.ExportError as err:
+            table.add_row(source.name, where, "", "", "", str(err))
+            failures += 1
+            continue
+        announced = [rows for _, _, rows in manifest.blobs]
+        rows = "" if None in announced else str(sum(r for r in announced if r is not None))
+        table.add_row(source.name, where, rows, "", "", "")
+    for period, message in listing.problems.items():
+        table.add_row(source.name, f"{source.location}/{period}", "", "", "", message)
+    return failures + len(listing.problems)
+
+
+def _check_azure_query(source: AzureQuerySource, table: _InputsTable, as_of: date) -> int:
+    """List the months a run would query, after one query of the latest (the API is throttled per tenant, so
+    one call checks access and scope; the rows of the others are read when a run lands them)."""
+    from finrecon.connectors import azure_query
+
+    months = azure_query.recent_months(as_of, source.months)
+    try:
+        rows = azure_query.query_month(azure_query.cost_client(source), source, months[-1])
+    except azure_query.QueryError as err:
+        table.add_row(source.name, f"azure-query://{source.scope}", "", "", "", str(err))
+        return 1
+    for first in months:
+        count = str(len(rows)) if first == months[-1] else ""
+        table.add_row(source.name, f"azure-query://{source.scope}?month={first:%Y-%m}", count, "", "", "")
+    return 0
+
+
 @app.command()
 def validate(config: ConfigOption = None) -> None:
-    """Check the config and every input file; publish nothing."""
-    from finrecon.connectors.focus_files import discover
+    """Check the config, every input file and every remote source's listing (what a run would land); publish
+    nothing."""
+    from finrecon.connectors.focus_files import discover, nothing_found
     from finrecon.warehouse.erp_landing import load_erp
     from finrecon.warehouse.landing import FileLanding, validate_focus_file
 
@@ -302,11 +386,19 @@ def validate(config: ConfigOption = None) -> None:
         if isinstance(source, GcpBigQuerySource):
             failures += _check_gcp_listing(source, table)
             continue
-        if isinstance(source, AzureExportSource | AzureQuerySource):
-            table.add_row(source.name, source.kind, "", "", "", "checked when a run lands it")
+        if isinstance(source, AzureExportSource):
+            failures += _check_azure_listing(source, table)
+            continue
+        if isinstance(source, AzureQuerySource):
+            failures += _check_azure_query(source, table, loaded.as_of or date.today())
             continue
         folder = loaded.resolve(source.path)
-        for path in discover(folder):
+        found = discover(folder)
+        if not found:
+            failures += _found_nothing(
+                source, table, str(source.path), nothing_found(folder, str(source.path))
+            )
+        for path in found:
             relative = path.relative_to(folder).as_posix()
             checked = validate_focus_file(
                 path,
@@ -339,6 +431,8 @@ def validate(config: ConfigOption = None) -> None:
             landing.error or "",
         )
     console.print(table)
+    for name, note in table.notes:
+        console.print(f"[cyan]note:[/cyan] {_where(name, loaded)}: {note}", soft_wrap=True)
     for line in dict.fromkeys(table.problems):  # the table wraps them: each again on one line
         err_console.print(f"[yellow]problem:[/yellow] {_where(line[0], loaded)}: {line[1]}", soft_wrap=True)
     if failures:

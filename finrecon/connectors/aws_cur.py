@@ -49,6 +49,7 @@ from botocore.exceptions import (
 from botocore.exceptions import EndpointConnectionError as BotoEndpointError
 
 from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, iter_delivered, iter_files
+from finrecon.connectors._listing import SHOWN_FOLDERS, looked_at, nearest_folders
 from finrecon.connectors._service_errors import answer, redact
 from finrecon.connectors.focus_files import iter_focus_file
 from finrecon.models.aws_cur import legacy_column, legacy_tag_key
@@ -99,6 +100,13 @@ class Listing:
 
     manifests: list[ManifestRef]
     problems: dict[str, str]  # period -> message
+    # objects under <prefix>/<export>/, in the layout or not: what a listing that found nothing looked at
+    objects: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """No delivery at all: no period with a manifest, and none with data but no manifest."""
+        return not self.manifests and not self.problems
 
 
 def s3_client(source: AwsCurSource) -> Any:
@@ -234,8 +242,43 @@ def list_deliveries(client: Any, source: AwsCurSource) -> Listing:
     except (ClientError, BotoCoreError) as err:
         raise DeliveryError(describe_client_error(err, source.bucket, root + "/")) from None
     if source.export_type == "cur_legacy":
-        return _legacy_listing(objects, source)
-    return _data_export_listing(objects, source)
+        listing = _legacy_listing(objects, source)
+    else:
+        listing = _data_export_listing(objects, source)
+    return Listing(listing.manifests, listing.problems, len(objects))
+
+
+def layout(source: AwsCurSource) -> str:
+    """Where this export type's manifests are, under the source's prefix and export name."""
+    root, name = _export_root(source), source.export_name
+    if source.export_type == "cur_legacy":
+        return (
+            f"{root}/<yyyymmdd-yyyymmdd>/{name}-Manifest.json or "
+            f"{root}/{name}/year=YYYY/month=M/{name}-Manifest.json"
+        )
+    return f"{root}/metadata/BILLING_PERIOD=YYYY-MM/{name}-Manifest.json"
+
+
+def nothing_found(client: Any, source: AwsCurSource, listing: Listing) -> str:
+    """Why an export with no delivery found nothing, for a message: the layout looked for, how many objects were
+    under it, and the folders nearest to it (a wrong prefix or export name sits next to the real one)."""
+    root = _export_root(source) + "/"
+    found = looked_at(listing.objects, "object", root)
+    where, beside = nearest_folders(lambda prefix: _folders(client, source.bucket, prefix), source.prefix)
+    hint = f"; folders under s3://{source.bucket}/{where}: {beside}" if beside else ""
+    return (
+        f"{source.location}: no billing period found: no {layout(source)} ({found}){hint}; check the source's "
+        f"`bucket`, `prefix`, `export_name` and `export_type` ({source.export_type})"
+    )
+
+
+def _folders(client: Any, bucket: str, prefix: str) -> list[str]:
+    """Up to SHOWN_FOLDERS + 1 folder names directly under `prefix` ([] when it cannot list)."""
+    try:
+        page = client.list_objects_v2(Bucket=bucket, Prefix=prefix, Delimiter="/", MaxKeys=SHOWN_FOLDERS + 1)
+    except (ClientError, BotoCoreError):
+        return []
+    return [str(p["Prefix"])[len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
 
 
 def _period(match: re.Match[str]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, iter_delivered, iter_files
+from finrecon.connectors._listing import SHOWN_FOLDERS, looked_at, nearest_folders
 from finrecon.connectors._service_errors import answer
 from finrecon.connectors.focus_files import iter_focus_file
 from finrecon.models.config import AzureExportSource
@@ -67,6 +68,13 @@ class Manifest:
 class Listing:
     months: list[MonthRef]
     problems: dict[str, str]  # period -> message
+    # blobs under <root>/<export>/, in the layout or not: what a listing that found nothing looked at
+    blobs: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """No delivery at all: no month with a manifest, and none with data but no manifest."""
+        return not self.months and not self.problems
 
 
 def container_client(source: AzureExportSource) -> Any:
@@ -225,8 +233,10 @@ def list_months(container: Any, source: AzureExportSource) -> Listing:
     root = _root(source)
     manifests: dict[str, list[tuple[str, str]]] = {}
     with_data: set[str] = set()
+    seen = 0
     try:
         for blob in container.list_blobs(name_starts_with=root):
+            seen += 1
             relative = str(blob.name)[len(root) :]
             found = _RANGE.match(relative)
             if not found:
@@ -243,7 +253,41 @@ def list_months(container: Any, source: AzureExportSource) -> Listing:
         period: f"{source.location}: month {period} has data blobs but no manifest.json; not loaded"
         for period in sorted(with_data - set(manifests))
     }
-    return Listing(months, problems)
+    return Listing(months, problems, seen)
+
+
+LAYOUT = "<root>/<export>/<YYYYMMDD-YYYYMMDD>/[<timestamp>/]<runId>/manifest.json"
+
+
+def nothing_found(container: Any, source: AzureExportSource, listing: Listing) -> str:
+    """Why an export with no delivery found nothing, for a message: the layout looked for, how many blobs were
+    under it, and the folders nearest to it (a misspelt export name sits next to the real one)."""
+    root = _root(source)
+    layout = LAYOUT.replace("<root>/", f"{source.root_folder_path}/" if source.root_folder_path else "")
+    layout = layout.replace("<export>", source.export_name)
+    found = looked_at(listing.blobs, "blob", root)
+    where, beside = nearest_folders(lambda prefix: _folders(container, prefix), source.root_folder_path)
+    hint = f"; folders under azure://{source.container}/{where}: {beside}" if beside else ""
+    return (
+        f"{source.location}: no export delivery found: no {layout} ({found}){hint}; check the source's "
+        "`container`, `root_folder_path` and `export_name` (the export's storage settings in Cost Management)"
+    )
+
+
+def _folders(container: Any, prefix: str) -> list[str]:
+    """Up to SHOWN_FOLDERS + 1 folder names directly under `prefix` ([] when it cannot list)."""
+    from azure.core.exceptions import AzureError
+
+    names: list[str] = []
+    try:
+        for item in container.walk_blobs(name_starts_with=prefix or None, delimiter="/"):
+            if str(item.name).endswith("/"):
+                names.append(str(item.name)[len(prefix) :].rstrip("/"))
+            if len(names) > SHOWN_FOLDERS:
+                break
+    except AzureError:
+        return []
+    return names
 
 
 def latest_manifest(container: Any, source: AzureExportSource, month: MonthRef) -> Manifest:

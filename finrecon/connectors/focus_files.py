@@ -8,7 +8,13 @@ from pathlib import Path
 
 import polars as pl
 
-from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, file_format, iter_delivered
+from finrecon.connectors._files import (
+    CSV_SUFFIXES,
+    DEFAULT_CHUNK_ROWS,
+    PARQUET_SUFFIXES,
+    file_format,
+    iter_delivered,
+)
 from finrecon.models.focus import COLUMN_ALIASES, FOCUS_COLUMNS, RESERVED_COLUMNS
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
 
@@ -27,6 +33,17 @@ def discover(folder: Path) -> list[Path]:
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     ]
     return sorted(found)
+
+
+def nothing_found(folder: Path, label: str) -> str:
+    """Why a folder gave no data files, for a message: what counts as one, and what the folder holds instead."""
+    others = sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+    held = f"it holds {others} other file(s)" if others else "it is empty"
+    suffixes = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
+    return (
+        f"folder {label}: no data files ({suffixes}, hidden files skipped) in it or below it, {held}; check the "
+        "source's `path` and that the export still writes there"
+    )
 
 
 def canonical_column(name: str) -> str:

@@ -67,6 +67,10 @@ class BigQueryError(RuntimeError):
     """A query that failed; the message names the table and what BigQuery said (never credentials)."""
 
 
+class TableNotFound(BigQueryError):
+    """BigQuery answered 404: the table (or its dataset) is not there, or not visible to this identity."""
+
+
 @dataclass(frozen=True)
 class MonthState:
     """One invoice month as the export holds it now, with what tells a change: MAX(export_time) (the FOCUS
@@ -175,7 +179,8 @@ def _run(client: Any, source: GcpBigQuerySource, sql: str, parameters: list[Any]
         result = job.result(retry=retry, job_retry=job_retry)
         return result.to_arrow(create_bqstorage_client=source.storage_read_api)
     except (exceptions.GoogleAPIError, GoogleAuthError) as err:
-        raise BigQueryError(f"{source.table_id}: {_describe(err, source)}") from None
+        kind = TableNotFound if isinstance(err, exceptions.NotFound) else BigQueryError
+        raise kind(f"{source.table_id}: {_describe(err, source)}") from None
 
 
 def _describe(err: Exception, source: GcpBigQuerySource) -> str:
@@ -242,12 +247,31 @@ def list_months(client: Any, source: GcpBigQuerySource, today: date) -> list[Mon
         f"FROM {_table(source)} WHERE {where} GROUP BY invoice_month ORDER BY invoice_month"
     )
     since = bigquery.ScalarQueryParameter("since", "TIMESTAMP", _since_text(today, source))
-    rows = _run(client, source, sql, [since]).to_pylist()
+    try:
+        rows = _run(client, source, sql, [since]).to_pylist()
+    except TableNotFound as err:
+        raise TableNotFound(f"{err}; {_CHECK_TABLE}") from None
     return [
         MonthState(str(row["invoice_month"]), str(row["watermark"]), int(row["line_items"]))
         for row in rows
         if row["invoice_month"]
     ]
+
+
+_CHECK_TABLE = (
+    "check the source's `project`, `dataset` and `table` (or `billing_account_id` and `export_type`, which name "
+    "the export's table) against the billing export settings, and that the identity can read the dataset"
+)
+
+
+def nothing_found(source: GcpBigQuerySource, today: date) -> str:
+    """Why a table with no invoice month found nothing, for a message: the partitions scanned and what to check."""
+    since = partitions_since(today, source.lookback_months)
+    column = "ChargePeriodStart" if source.export_type == "focus" else "_PARTITIONTIME"
+    return (
+        f"bq://{source.table_id}: no billing rows with {column} since {since} (lookback_months = "
+        f"{source.lookback_months}); {_CHECK_TABLE}, or raise `lookback_months` if the export stopped earlier"
+    )
 
 
 _PARTITION_FILTER = "_PARTITIONTIME >= @since"

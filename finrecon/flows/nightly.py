@@ -62,6 +62,7 @@ class RunOutcome:
     # stage -> (wall seconds, peak RSS bytes); landing steps (read, validate, write) summed over tasks
     stages: dict[str, tuple[float, int]] = field(default_factory=dict)
     landing_seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[dict[str, Any]] = field(default_factory=list)  # sources allowed to find nothing (allow_empty)
 
 
 def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
@@ -98,6 +99,8 @@ def _land(
     planned: PlannedFile, download_root: Path, lake_root: Path, run_id: str, limits: LandingLimits
 ) -> FileLanding:
     source = planned.source
+    if planned.problem is not None:  # known at planning, e.g. a source that found nothing: nothing to read
+        return planned.failed(planned.problem)
     ratio, chunk_rows = limits.max_failure_ratio, limits.chunk_rows
     if isinstance(source, AwsCurSource):
         return land_aws_period(
@@ -267,7 +270,7 @@ def _run_night(config: Config, as_of: date | None, period: str | None) -> RunOut
             with clock.stage("land"):
                 landing_seconds = _record_inputs(book, config, state, run_id, as_of, period)
             failpoint("land.done")  # crash tests: every input landed and recorded, nothing built
-            failed = book.failed_files()
+            failed, notes = book.failed_files(), book.notes()
             signature = inputs_signature(config, book.current_parts(), _erp_files(config), as_of)
             unchanged = not failed and published.exists() and signature == book.last_published_signature()
             if unchanged:
@@ -316,7 +319,7 @@ def _run_night(config: Config, as_of: date | None, period: str | None) -> RunOut
         _publish_artifacts(summary)
         run_artifacts.publish_run_artifacts(path)  # untagged top list, open alerts
     logger.info("run %s %s %s", run_id, "left unchanged" if unchanged else "published", path)
-    return RunOutcome(run_id, path, summary, failed, unchanged, clock.stages, landing_seconds)
+    return RunOutcome(run_id, path, summary, failed, unchanged, clock.stages, landing_seconds, notes)
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]

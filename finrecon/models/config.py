@@ -83,6 +83,7 @@ class FocusFilesSource(_Strict):
     name: str = "focus_files"
     path: Path
     null_values: list[str] = ["", "NULL", "null"]
+    allow_empty: bool = False  # a folder with no data files is a failed input unless this is true
 
 
 class AwsCurSource(_Strict):
@@ -108,6 +109,8 @@ class AwsCurSource(_Strict):
     # A period no longer in the bucket (e.g. expired by an S3 lifecycle rule) keeps its landed rows; false: removed
     keep_missing_periods: bool = True
     null_values: list[str] = ["", "NULL", "null"]
+    # No billing period at all under the export is a failed input (a wrong prefix or name) unless this is true
+    allow_empty: bool = False
 
     @property
     def location(self) -> str:
@@ -144,6 +147,8 @@ class GcpBigQuerySource(_Strict):
     request_timeout_seconds: float = Field(
         default=120.0, gt=0
     )  # starting a query; a silent answer is retried
+    # No invoice month in the scanned partitions is a failed input (a wrong table) unless this is true
+    allow_empty: bool = False
 
     @model_validator(mode="after")
     def _one_table(self) -> GcpBigQuerySource:
@@ -184,6 +189,8 @@ class AzureExportSource(_Strict):
     root_folder_path: StorePath = ""
     export_name: str = Field(min_length=1)
     null_values: list[str] = ["", "NULL", "null"]
+    # No month delivered under root/export is a failed input (a misspelt name or folder) unless this is true
+    allow_empty: bool = False
     # Storage retries 5xx (ServerBusy is Azure Storage's throttling), resets and timeouts: waits backoff × 2^n
     max_retries: int = Field(default=5, ge=0)
     retry_backoff_seconds: float = Field(default=4.0, ge=0)

@@ -2,7 +2,9 @@
 
 This is where "nothing lost" and "idempotent" are enforced: a file whose bytes and landing rules have not
 changed is not read again; a changed file replaces exactly its own parts; a removed file takes its parts with
-it; and every read row and unit of cost is accounted for as loaded or quarantined.
+it; and every read row and unit of cost is accounted for as loaded or quarantined. A source that finds nothing
+at all (a misspelt export name, an emptied folder) removes nothing: it is a failed input saying where it looked,
+unless its config allows it to be empty, and what it landed before stands.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,12 +21,13 @@ import duckdb
 import polars as pl
 
 from finrecon.connectors import aws_cur, azure_exports, azure_query, gcp_bigquery
-from finrecon.connectors.focus_files import discover
+from finrecon.connectors.focus_files import discover, nothing_found
 from finrecon.models.config import (
     AwsCurSource,
     AzureExportSource,
     AzureQuerySource,
     Config,
+    FocusFilesSource,
     GcpBigQuerySource,
     Source,
 )
@@ -53,6 +56,9 @@ class PlannedFile:
     azure_month: azure_exports.MonthRef | None = None
     query_month: date | None = None  # first day, for a query API's month
     problem: str | None = None  # known before landing: the input fails with this message
+    note: str | None = (
+        None  # a source allowed to find nothing: recorded as `empty` with this note, not landed
+    )
 
     def failed(self, message: str) -> FileLanding:
         """This input failed as a whole; `message` names where (remote connectors' errors always do)."""
@@ -75,6 +81,7 @@ _FETCH_ONLY_SETTINGS = {
     "path", "max_attempts", "profile", "role_arn", "retry_initial_seconds", "retry_deadline_seconds",
     "credentials_file", "storage_read_api", "max_retries", "account_url", "connection_string_env",
     "connect_timeout_seconds", "read_timeout_seconds", "request_timeout_seconds", "retry_backoff_seconds",
+    "allow_empty",
 }  # fmt: skip
 # The staging models a source kind applies at landing: changing one re-lands that kind's inputs.
 _LANDING_SQL = {
@@ -122,7 +129,12 @@ def plan_inputs(
             continue
         folder = config.resolve(source.path)
         signature = landing_signature(source)
-        for path in discover(folder):
+        found = discover(folder)
+        if not found:
+            planned += _found_nothing(
+                source, known, folder, str(source.path), nothing_found(folder, str(source.path))
+            )
+        for path in found:
             relative = path.relative_to(folder).as_posix()
             key = file_key(source.name, relative)
             previous = known.get(key)
@@ -165,14 +177,49 @@ def _landed_as(previous: Mapping[str, object] | None, signature: str, marker: st
     )
 
 
+def _listing_input(
+    source: Source, folder: Path, where: str, problem: str | None = None, note: str | None = None
+) -> PlannedFile:
+    """The source's listing as an input of its own: failed with `problem`, or a note; it never has parts."""
+    key = file_key(source.name, "listing")
+    return PlannedFile(source, folder, where, key, Fingerprint(0, 0, ""), landing_signature(source),
+                       problem is not None, problem=problem, note=note)  # fmt: skip
+
+
 def _listing_failed(
     source: Source, known: Mapping[str, Mapping[str, object]], folder: Path, where: str, message: str
 ) -> list[PlannedFile]:
     """A source that cannot be listed: one failed input saying why, and its landed inputs standing as they are."""
-    key = file_key(source.name, "listing")
-    failed = PlannedFile(source, folder, where, key, Fingerprint(0, 0, ""), landing_signature(source), True,
-                         problem=message)  # fmt: skip
-    return [failed, *_standing(source, known, set(), folder)]  # the listing input itself never has parts
+    return [_listing_input(source, folder, where, problem=message), *_standing(source, known, set(), folder)]
+
+
+ALLOW_EMPTY_FIX = "or, if the source may have nothing yet, set `allow_empty = true` on it"
+
+
+def found_nothing_note(where: str, standing: int) -> str:
+    """What a source allowed to be empty says when it found nothing."""
+    kept = f"; its {standing} landed input(s) stay published as they were" if standing else ""
+    return f"{where}: nothing found, allowed by `allow_empty = true`{kept}"
+
+
+def _found_nothing(
+    source: FocusFilesSource | AwsCurSource | GcpBigQuerySource | AzureExportSource,
+    known: Mapping[str, Mapping[str, object]],
+    folder: Path,
+    where: str,
+    diagnostic: str,
+) -> list[PlannedFile]:
+    """A source that found no delivery at all: a failed input naming where it looked and what to check, or with
+    `allow_empty` a note. Either way its landed inputs stand: nothing found is never read as everything removed
+    (a misspelt export name must not delete last month's charges), and `--period` has nothing to re-land them from.
+    """
+    standing = [replace(p, problem=diagnostic) for p in _standing(source, known, set(), folder)]
+    if source.allow_empty:
+        return [
+            _listing_input(source, folder, where, note=found_nothing_note(where, len(standing))),
+            *standing,
+        ]
+    return [_listing_input(source, folder, where, problem=f"{diagnostic}; {ALLOW_EMPTY_FIX}"), *standing]
 
 
 def _standing(
@@ -210,9 +257,14 @@ def _plan_aws_periods(
     signature = landing_signature(source)
     folder = download_root / source.name
     try:
-        listing = aws_cur.list_deliveries(aws_cur.s3_client(source), source)
+        client = aws_cur.s3_client(source)
+        listing = aws_cur.list_deliveries(client, source)
     except aws_cur.DeliveryError as err:
         return _listing_failed(source, known, folder, source.location, str(err))
+    if listing.empty:
+        return _found_nothing(
+            source, known, folder, source.location, aws_cur.nothing_found(client, source, listing)
+        )
     planned = []
     for ref in listing.manifests:
         key = _period_key(source, ref.period)
@@ -245,14 +297,20 @@ def _plan_gcp_months(
 ) -> list[PlannedFile]:
     """One input per invoice month: re-pulled while open, or when its MAX(export_time) or row count moved.
 
-    Months outside the scanned partitions keep their rows; a failed listing query is a failed input of its own.
+    Months outside the scanned partitions keep their rows; a failed listing query is a failed input of its own,
+    and so is a missing table or one with no month (Google creates the table with its first rows: see allow_empty).
     """
     signature = landing_signature(source)
     nowhere = Path(".")  # nothing is downloaded: the rows come back from the query
+    where = f"bq://{source.table_id}"
     try:
         months = gcp_bigquery.list_months(gcp_bigquery.bigquery_client(source), source, today)
+    except gcp_bigquery.TableNotFound as err:  # a wrong name, or an export whose table has no rows yet
+        return _found_nothing(source, known, nowhere, where, str(err))
     except gcp_bigquery.BigQueryError as err:
-        return _listing_failed(source, known, nowhere, f"bq://{source.table_id}", str(err))
+        return _listing_failed(source, known, nowhere, where, str(err))
+    if not months:
+        return _found_nothing(source, known, nowhere, where, gcp_bigquery.nothing_found(source, today))
     still_open = gcp_bigquery.open_months(today, source.invoice_close_day)
     planned = []
     for month in months:
@@ -274,9 +332,13 @@ def _plan_azure_months(
     signature = landing_signature(source)
     folder = download_root / source.name
     try:
-        listing = azure_exports.list_months(azure_exports.container_client(source), source)
+        container = azure_exports.container_client(source)
+        listing = azure_exports.list_months(container, source)
     except azure_exports.ExportError as err:
         return _listing_failed(source, known, folder, source.location, str(err))
+    if listing.empty:
+        diagnostic = azure_exports.nothing_found(container, source, listing)
+        return _found_nothing(source, known, folder, source.location, diagnostic)
     planned = []
     for month in listing.months:
         key = file_key(source.name, f"month={month.period}")
@@ -499,7 +561,11 @@ class RunBook:
         self.state.insert_frame("input_files", pl.DataFrame([row], infer_schema_length=None))
 
     def record_unchanged(self, planned: PlannedFile) -> None:
-        """An unchanged file: nothing read; its standing landing's books are repeated for the record."""
+        """An unchanged file: nothing read; its standing landing's books are repeated for the record. A source
+        allowed to find nothing is recorded as `empty` with its note (and no input of its own)."""
+        if planned.note is not None:
+            self._run_file(planned.source.name, planned.relative_path, "empty", Books(), planned.note)
+            return
         row = self.state.rows("select * from input_files where file_key = ?", [planned.file_key])[0]
         books = Books(**{k: row[k] for k in _books_row(Books())})
         self._run_file(planned.source.name, planned.relative_path, "unchanged", books, None)
@@ -602,6 +668,13 @@ class RunBook:
             [self.run_id],
         )
         return [row | {"stale": stale.get((str(row["source"]), str(row["file_path"])), [])} for row in rows]
+
+    def notes(self) -> list[dict[str, object]]:
+        """This run's sources that found nothing and were allowed to (`allow_empty`): source, file_path, note."""
+        return self.state.rows(
+            "select source, file_path, error as note from run_files where run_id = ? and status = 'empty'",
+            [self.run_id],
+        )
 
     def stale_inputs(self) -> list[dict[str, object]]:
         """The run's stale partitions: inputs it could not refresh whose last good version stays published.
