@@ -310,7 +310,9 @@ def _csv_chunks(
     FAULT_COLUMN (a delivered column of that name fails the file; `recount`: its rows, for the books)."""
     names: list[str] | None = None
     shape = FieldCounts()
-    for header, body, lines_before in _csv_blocks(path, chunk_rows):
+    for header, body, lines_before, cut_open in _csv_blocks(path, chunk_rows):
+        if cut_open:
+            shape = FieldCounts.never()  # the last record is cut inside quotes: split the records
         frame, faults = _parse_csv_chunk(path, header, body, null_values, lines_before, chunk_rows, shape)
         if names is None:
             names = _csv_header(header, frame.columns)
@@ -321,8 +323,10 @@ def _csv_chunks(
         yield named if FAULT_COLUMN in names else named.with_columns(faults)
 
 
-def _csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple[bytes, bytes, int]]:
-    """(header, body, newlines before body) per chunk: the body is whole records of about `chunk_rows` rows.
+def _csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple[bytes, bytes, int, bool]]:
+    """(header, body, newlines before body, whether the file ends inside quotes) per chunk: the body is whole
+    records of about `chunk_rows` rows (the last chunk's last record may be cut short: the 4th item tells that
+    it ends inside a quoted value, which polars would read as whole).
 
     The file is read as a stream of blocks (a gzip stream is inflated as it is read, never whole); a block is
     cut after its last newline outside quotes (an even count of `"` since the last cut), so a quoted value
@@ -355,7 +359,7 @@ def _csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple[bytes, bytes, int
                 continue  # no whole record yet: read on
             body, carry = carry[:cut], carry[cut:]
             if body or first:
-                yield header, body, lines_before
+                yield header, body, lines_before, not more and body.count(b'"') % 2 == 1
                 first = False
                 lines_before += body.count(b"\n")
             if not more:
@@ -513,7 +517,7 @@ def _not_utf8_chunk(
 
 def _lossy_chunks(path: Path, null_values: list[str], chunk_rows: int) -> Iterator[pl.DataFrame]:
     """The file's rows with bad bytes read as U+FFFD (what a not-UTF-8 file's books count), in chunks."""
-    for header, body, _ in _csv_blocks(path, chunk_rows):
+    for header, body, _, _ in _csv_blocks(path, chunk_rows):
         yield pl.read_csv(
             io.BytesIO(header + body), infer_schema=False, null_values=null_values, encoding="utf8-lossy"
         )
