@@ -5,6 +5,10 @@ Deduplication is by `alert_key`: a finding whose key has no open alert fires (a 
 queues a `reminder` after `alerts.remind_after_days`); an open alert without a finding resolves (a `resolved`
 notification to the channels that were told it fired) and the key re-arms: its next finding is instance n + 1.
 
+Ladders (a PO's 50 %, 80 %, 100 %): a finding names the lower rungs it `supersedes`. Their open alerts close as
+`superseded`, with no notification (the higher alert tells it); a lower rung crossed in the same night as the
+higher one is recorded as a `superseded` instance, never sent. A PO jumping from 40 % to 120 % is one alert.
+
 Notifications stay `pending` until a channel accepted them (`record`); pending ones from any earlier run are
 delivered again with the next run's digest. The caller runs `apply` and `record` each in one transaction.
 """
@@ -33,6 +37,7 @@ class Plan:
     fire: list[Finding]  # no open alert with this key
     keep: list[tuple[Row, Finding]]  # open alert, finding still present
     resolve: list[Row]  # open alert, no finding any more
+    supersede: list[Row]  # open alert of a lower rung under tonight's finding
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Changes:
     fired: int
     reminded: int
     resolved: int
+    superseded: int = 0
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -61,10 +67,14 @@ def plan(open_rows: Sequence[Row], findings: Sequence[Finding]) -> Plan:
     """Compare tonight's findings with the open alerts, by key."""
     by_key = {f.alert_key: f for f in findings}
     open_keys = {row["alert_key"] for row in open_rows}
+    lower = {rung.alert_key for f in findings for rung in f.supersedes} - set(by_key)
     return Plan(
         fire=[f for f in findings if f.alert_key not in open_keys],
         keep=[(row, by_key[row["alert_key"]]) for row in open_rows if row["alert_key"] in by_key],
-        resolve=[row for row in open_rows if row["alert_key"] not in by_key],
+        resolve=[
+            row for row in open_rows if row["alert_key"] not in by_key and row["alert_key"] not in lower
+        ],
+        supersede=[row for row in open_rows if row["alert_key"] in lower],
     )
 
 
@@ -77,9 +87,14 @@ def apply(
     now: datetime,
 ) -> Changes:
     """Write tonight's lifecycle: new instances and their notifications, figures of kept ones, resolutions."""
-    changes = plan(open_alerts(con), findings)
+    open_rows = open_alerts(con)
+    changes = plan(open_rows, findings)
+    superseded_keys = {row["alert_key"] for row in changes.supersede}
     for finding in changes.fire:
         alert_id = _insert_alert(con, finding, run_id, as_of, now)
+        for rung in finding.supersedes:  # crossed tonight together with this one: on record, never sent
+            if rung.alert_key not in superseded_keys:
+                _record_superseded(con, rung, run_id, as_of, now)
         for channel in route(finding, config):
             _queue(
                 con,
@@ -118,8 +133,29 @@ def apply(
                 as_of,
                 now,
             )
+    for row in changes.supersede:
+        con.execute(
+            "update alerts set status = 'superseded', resolved_run_id = ?, resolved_at = ? where alert_id = ?",
+            [run_id, now, row["alert_id"]],
+        )
     reminded = queue_reminders(con, config, run_id, as_of, now)
-    return Changes(fired=len(changes.fire), reminded=reminded, resolved=len(changes.resolve))
+    return Changes(
+        fired=len(changes.fire),
+        reminded=reminded,
+        resolved=len(changes.resolve),
+        superseded=len(changes.supersede),
+    )
+
+
+def _record_superseded(
+    con: duckdb.DuckDBPyConnection, rung: Finding, run_id: str, as_of: date, now: datetime
+) -> None:
+    """A lower rung crossed in the same night as a higher one: an instance of its own key, closed at once."""
+    alert_id = _insert_alert(con, rung, run_id, as_of, now)
+    con.execute(
+        "update alerts set status = 'superseded', resolved_run_id = ?, resolved_at = ? where alert_id = ?",
+        [run_id, now, alert_id],
+    )
 
 
 def queue_reminders(

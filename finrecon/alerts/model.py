@@ -39,6 +39,9 @@ class Finding:
     po_number: str | None = None
     vendor_id: str | None = None
     cost_center: str | None = None  # from the ERP PO header, for routing
+    # the lower rungs of the same ladder that hold too (a PO's 50 % and 80 % under its 100 %): one alert at the
+    # highest threshold crossed; open alerts of their keys are closed as `superseded`, without a notification
+    supersedes: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True)

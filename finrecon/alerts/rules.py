@@ -12,6 +12,7 @@ condition on the next night is the same alert and a higher threshold is a new on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -174,20 +175,23 @@ def _po_burn(con: duckdb.DuckDBPyConnection, rule: PoBurnRule, config: Config, a
             f"{_money(row['consumed_amount'], row['po_currency'])} consumed of "
             f"{_money(row['committed_amount'])} committed ({ratio:.1%}) by {as_of}"
         )
-        for threshold in (t for t in thresholds if ratio >= t):
-            findings.append(
-                _po_finding(
-                    rule,
-                    row,
-                    _number(threshold),
-                    rule.severity_of(threshold),
-                    f"{row['po_number']} crossed {threshold:.0%} of its committed amount",
-                    f"{row['po_number']} ({row['vendor_name']}, cost centre {row['cost_center'] or '—'}): "
-                    f"{amounts}; valid to {row['valid_to']}",
-                    ratio,
-                    threshold,
-                )
+        rungs = [
+            _po_finding(
+                rule,
+                row,
+                _number(threshold),
+                rule.severity_of(threshold),
+                f"{row['po_number']} crossed {threshold:.0%} of its committed amount",
+                f"{row['po_number']} ({row['vendor_name']}, cost centre {row['cost_center'] or '—'}): "
+                f"{amounts}; valid to {row['valid_to']}",
+                ratio,
+                threshold,
             )
+            for threshold in thresholds
+            if ratio >= threshold
+        ]
+        if rungs:  # one alert at the highest threshold crossed (thresholds are sorted); the rest under it
+            findings.append(replace(rungs[-1], supersedes=tuple(rungs[:-1])))
     return findings
 
 

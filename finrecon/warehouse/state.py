@@ -155,7 +155,7 @@ create table if not exists alerts (
     instance integer not null,
     rule varchar not null,
     rule_kind varchar not null,
-    status varchar not null,           -- open | resolved
+    status varchar not null,           -- open | resolved | superseded
     severity varchar not null,
     title varchar not null,
     message varchar not null,

@@ -63,7 +63,7 @@ def digest_items(receiver: HttpReceiver) -> list[list[tuple[str, str, str, float
     ]
 
 
-def test_three_nights_fire_once_stay_quiet_fire_the_next_threshold_resolve_and_re_fire(
+def test_nights_fire_once_stay_quiet_climb_the_ladder_resolve_and_re_fire(
     tmp_path: Path, http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(HOOK_ENV, http_receiver.url("/hook"))
@@ -81,44 +81,42 @@ def test_three_nights_fire_once_stay_quiet_fire_the_next_threshold_resolve_and_r
     night(tmp_path, charges, date(2024, 9, 2))
     assert len(http_receiver.requests) == 1
 
-    # night 3: 60.00 + 25.00 = 85 % → crosses 80 %: one more digest with only the 80 % alert
+    # night 3: 60.00 + 25.00 = 85 % → crosses 80 %: one more digest with only the 80 % alert; the 50 % alert is
+    # superseded by it (closed without a notification: the 80 % one says more)
     charges.append(tagged("2024-09-03", "25.00"))
     night(tmp_path, charges, date(2024, 9, 3))
     assert digest_items(http_receiver)[1:] == [[("fired", eighty, "warning", 0.85)]]
 
-    # night 4: a credit of −45.00 → 85.00 − 45.00 = 40 %: both alerts resolve in one digest, most severe first,
-    # each with the value it was last seen at (night 3: 85 %)
+    # night 4: a credit of −45.00 → 85.00 − 45.00 = 40 %: the 80 % alert resolves, with the value it was last
+    # seen at (night 3: 85 %); the superseded 50 % one has nothing left to resolve
     charges.append(tagged("2024-09-04", "-45.00") | {"ChargeCategory": "Credit"})
     night(tmp_path, charges, date(2024, 9, 4))
-    assert digest_items(http_receiver)[2:] == [
-        [("resolved", eighty, "warning", 0.85), ("resolved", fifty, "info", 0.85)]
-    ]
+    assert digest_items(http_receiver)[2:] == [[("resolved", eighty, "warning", 0.85)]]
 
-    # night 5: 40.00 + 50.00 = 90 %: both thresholds re-armed, so both fire again as new instances
+    # night 5: 40.00 + 50.00 = 90 %: from 40 % past 50 % and 80 % in one night → one alert, at 80 %; the 50 %
+    # rung is on record as superseded, never sent
     charges.append(tagged("2024-09-05", "50.00"))
     outcome = night(tmp_path, charges, date(2024, 9, 5))
-    assert digest_items(http_receiver)[3:] == [
-        [("fired", eighty, "warning", 0.9), ("fired", fifty, "info", 0.9)]
-    ]
+    assert digest_items(http_receiver)[3:] == [[("fired", eighty, "warning", 0.9)]]
     assert len(http_receiver.requests) == 4  # nothing was retried: every digest was accepted at once
 
     published = outcome.published_path
-    # the open instances' values follow the nights they were seen (the 50 % one: 55 % → 60 % → 85 %)
+    # the 50 % instance #1 was last seen on night 2 (60 %), then superseded on night 3
     assert query(
         published,
         "select alert_id, status, first_fired_as_of, last_seen_as_of, resolved_at is not null, value "
         "from finops.alerts order by alert_id",
     ) == [
-        (f"{fifty}#1", "resolved", date(2024, 9, 1), date(2024, 9, 3), True, 0.85),
-        (f"{fifty}#2", "open", date(2024, 9, 5), date(2024, 9, 5), False, 0.9),
+        (f"{fifty}#1", "superseded", date(2024, 9, 1), date(2024, 9, 2), True, 0.6),
+        (f"{fifty}#2", "superseded", date(2024, 9, 5), date(2024, 9, 5), True, 0.9),
         (f"{eighty}#1", "resolved", date(2024, 9, 3), date(2024, 9, 3), True, 0.85),
         (f"{eighty}#2", "open", date(2024, 9, 5), date(2024, 9, 5), False, 0.9),
     ]
-    # six notifications in all (fired ×4, resolved ×2), every one accepted at its first attempt
+    # four notifications in all (fired ×3, resolved ×1), every one accepted at its first attempt
     assert query(
         published,
         "select event, status, attempts, count(*) from finops.alert_notifications group by all order by all",
-    ) == [("fired", "sent", 1, 4), ("resolved", "sent", 1, 2)]
+    ) == [("fired", "sent", 1, 3), ("resolved", "sent", 1, 1)]
 
 
 def test_a_failed_delivery_stays_pending_and_goes_out_on_the_next_night_with_nothing_new(

@@ -78,22 +78,31 @@ def test_untagged_spend_by_service_with_the_config_limit_and_a_minimum_amount(tm
     ]
 
 
-def test_po_burn_one_alert_per_threshold_reached(tmp_path: Path) -> None:
+def test_po_burn_one_alert_at_the_highest_threshold_reached(tmp_path: Path) -> None:
     files = {
         "a.csv": [
-            cost("2024-09-10", "80.00", Tags={"po": "PO-A"}),  # 80 / 100 = 80 %: 50 % and 80 %
+            cost("2024-09-10", "80.00", Tags={"po": "PO-A"}),  # 80 / 100 = 80 %: the 80 % alert
             cost("2024-09-10", "49.00", Tags={"po": "PO-B"}),  # 49 %: none
-            cost("2024-09-10", "100.00", Tags={"po": "PO-C"}),  # 100 %: all three, 100 % is critical
+            cost("2024-09-10", "100.00", Tags={"po": "PO-C"}),  # 100 %: the 100 % alert, critical
         ]
     }
     pos = [po(n, vendor_id="V-1", total_amount="100.00") for n in ("PO-A", "PO-B", "PO-C")]
-    assert opened(tmp_path, files, pos, '[[alerts.rules]]\nkind = "po_burn"\n') == [
-        ("po_burn:PO-A:V-1:0.5", "info", 0.8, 0.5),
-        ("po_burn:PO-A:V-1:0.8", "warning", 0.8, 0.8),
-        ("po_burn:PO-C:V-1:0.5", "info", 1.0, 0.5),
-        ("po_burn:PO-C:V-1:0.8", "warning", 1.0, 0.8),
-        ("po_burn:PO-C:V-1:1", "critical", 1.0, 1.0),
+    config = make_project(tmp_path, files, pos, extra_toml='[alerts]\n[[alerts.rules]]\nkind = "po_burn"\n')
+    outcome = run_flow(config, as_of=AS_OF)
+    found = query(
+        outcome.published_path,
+        "select alert_key, status, severity, value, threshold from finops.alerts order by alert_key",
+    )
+    # the rungs below the highest, crossed the same night, are on record as superseded (never sent)
+    assert found == [
+        ("po_burn:PO-A:V-1:0.5", "superseded", "info", 0.8, 0.5),
+        ("po_burn:PO-A:V-1:0.8", "open", "warning", 0.8, 0.8),
+        ("po_burn:PO-C:V-1:0.5", "superseded", "info", 1.0, 0.5),
+        ("po_burn:PO-C:V-1:0.8", "superseded", "warning", 1.0, 0.8),
+        ("po_burn:PO-C:V-1:1", "open", "critical", 1.0, 1.0),
     ]
+    sent = query(outcome.published_path, "select alert_key from finops.alert_notifications order by 1")
+    assert sent == [("po_burn:PO-A:V-1:0.8",), ("po_burn:PO-C:V-1:1",)]
 
 
 def test_po_exhaustion_before_valid_to_and_within_n_days(tmp_path: Path) -> None:
