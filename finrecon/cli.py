@@ -95,10 +95,12 @@ def _failure_line(failed: dict[str, object], config: Config) -> str:
 
 
 def _stale_lines(failed_files: list[dict[str, Any]], config: Config) -> list[str]:
-    """One line per partition a failure left stale: it stays published at the version an earlier run landed."""
+    """One line per partition a failure left stale: it stays published at the version an earlier run landed
+    (and that version's date, where known: an ERP extract's)."""
     lines = [
-        f"{_where(str(failed['source']), config)}: {stale['file_path']} keeps its last good version "
-        f"(landed by run {stale['last_good_run']}) in the publication until a run refreshes it"
+        f"{_where(str(failed['source']), config)}: {stale['file_path']} keeps its last good version"
+        + (f" of {stale['last_good_at']}" if stale.get("last_good_at") else "")
+        + f" (landed by run {stale['last_good_run']}) in the publication until a run refreshes it"
         for failed in failed_files
         for stale in failed.get("stale", [])
     ]

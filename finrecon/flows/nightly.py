@@ -34,10 +34,10 @@ from finrecon.ops.failpoints import failpoint
 from finrecon.ops.period import rerun_period
 from finrecon.ops.permissions import restricted_umask
 from finrecon.report.summary import Summary, read_summary, to_markdown
-from finrecon.warehouse import publish
+from finrecon.warehouse import erp_versions, publish
 from finrecon.warehouse.aws_landing import land_aws_period
 from finrecon.warehouse.azure_landing import land_azure_month, land_azure_query_month
-from finrecon.warehouse.erp_landing import ErpData, load_erp
+from finrecon.warehouse.erp_landing import ErpData, land_erp
 from finrecon.warehouse.gcp_landing import land_gcp_month
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_focus_file
 from finrecon.warehouse.run import PlannedFile, RunBook, inputs_signature, new_run_id, plan_inputs
@@ -161,8 +161,9 @@ def land_file(
 
 
 @io_task("load-erp")
-def load_erp_extract(config: Config) -> ErpData:
-    return load_erp(config)
+def load_erp_extract(config: Config, state: State, run_id: str) -> ErpData:
+    """Every ERP extract; one that fails stands in at its last good version (reported stale)."""
+    return land_erp(config, state, run_id)
 
 
 @task(name="build-marts", cache_policy=NO_CACHE)
@@ -273,6 +274,7 @@ def _run_night(config: Config, as_of: date | None, period: str | None) -> RunOut
             failed, notes = book.failed_files(), book.notes()
             signature = inputs_signature(config, book.current_parts(), _erp_files(config), as_of)
             unchanged = not failed and published.exists() and signature == book.last_published_signature()
+            unchanged = unchanged and not erp_versions.failed_when_last_published(state)  # read it again
             if unchanged:
                 book.finish("unchanged", None, {"inputs_signature": signature}, message="nothing new")
                 path = published
@@ -280,7 +282,7 @@ def _run_night(config: Config, as_of: date | None, period: str | None) -> RunOut
                     path = publish.refresh_state_tables(state, config, run_id, alerting.ALERT_TABLES)
             else:
                 with clock.stage("model"):
-                    erp = load_erp_extract(config)
+                    erp = load_erp_extract(config, state, run_id)
                     for landing in erp.landings:
                         book.record_landing(landing, None)
                     failed = book.failed_files()  # the ERP extracts' failures count too

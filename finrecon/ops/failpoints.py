@@ -25,6 +25,7 @@ POINTS = (
     "landing.chunk-written",  # an input's first chunk appended to its temporary part, the input not complete
     "landing.part-written",  # a lake part renamed into place, not yet recorded in the state file
     "land.done",  # every input landed and recorded, the marts not built yet
+    "erp.version-written",  # an ERP extract's last good copy written in the state file, not committed
     "model.partial",  # some models built into the .building database
     "alerts.delivered",  # notifications handed to their channels, their delivery not recorded yet
     "publish.before-rename",  # the new database complete and checkpointed, not renamed over the old one

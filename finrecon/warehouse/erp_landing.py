@@ -1,9 +1,10 @@
-"""Validate the ERP extracts (PO headers, lines, FX rates) into typed frames plus quarantine records."""
+"""Validate the ERP extracts (PO headers, lines, FX rates, …) into typed frames plus quarantine records; in a run,
+an extract that fails is published at its last good version (warehouse/erp_versions.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -20,10 +21,12 @@ from finrecon.models.quarantine import (
     missing_columns_error,
     split_valid,
 )
+from finrecon.warehouse import erp_versions
 from finrecon.warehouse.landing import Books, FileLanding, file_key
 from finrecon.warehouse.models_runner import run_macros
+from finrecon.warehouse.state import State
 
-ERP_SOURCE = "erp"
+ERP_SOURCE = erp_versions.ERP_SOURCE
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,14 @@ def load_extract(
     typer: Callable[[pl.DataFrame], pl.DataFrame],
     cross_row_check: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
     columns: ColumnMapping | None = None,
+    max_failure_ratio: float = 1.0,
 ) -> ErpExtract:
     """Read, validate and type one extract; a missing required column fails the file, naming it (as the file
     should name it, when `columns` maps it).
 
-    `cross_row_check` returns quarantine records for valid rows that conflict with each other.
+    `cross_row_check` returns quarantine records for valid rows that conflict with each other. An extract with
+    more than `max_failure_ratio` of its rows quarantined is held back whole, like a charge file: publishing the
+    few rows left would turn most charges `unknown_po` and resolve alerts for POs that still exist.
     """
     columns = columns or ColumnMapping()
     key = file_key(ERP_SOURCE, table)
@@ -135,6 +141,14 @@ def load_extract(
         valid = valid.filter(~pl.col(ROW_COLUMN).is_in(conflicts.get_column("row_number").implode()))
         failures = pl.concat([failures, conflicts])
     books = Books(raw.height, valid.height, raw.height - valid.height)
+    if books.rows_read and books.rows_quarantined / books.rows_read > max_failure_ratio:
+        message = (
+            f"{display_path}: {books.rows_quarantined} of {books.rows_read} rows failed validation, above "
+            f"validation.max_failure_ratio={max_failure_ratio}; the extract is held back"
+        )
+        landing = FileLanding(ERP_SOURCE, display_path, key, "failed", books.held_back(), failures=failures,
+                              error=message)  # fmt: skip
+        return ErpExtract(table, _empty(schema, typer), landing)
     landing = FileLanding(ERP_SOURCE, display_path, key, "landed", books, failures=failures)
     return ErpExtract(table, typer(valid), landing)
 
@@ -212,26 +226,72 @@ def canonical_columns(config: Config, table: str) -> list[str]:
     return list(tables[table].schema(config).columns)
 
 
-def load_erp(config: Config) -> ErpData:
-    """All ERP extracts named in the config, validated; the ones not configured are empty tables."""
-    frames: dict[str, pl.DataFrame] = {}
-    landings: list[FileLanding] = []
+def _load_configured(config: Config) -> Iterator[tuple[str, ErpExtract | None]]:
+    """Each ERP table with its extract, validated; None for a table the config does not name."""
     for table in ERP_TABLES:
         path = config.erp.path_of(table.name)
-        resolved = config.resolve(path) if path is not None else None
-        display = path.as_posix() if path is not None else f"<no {table.name} configured>"
-        extract = load_extract(
+        if path is None:
+            yield table.name, None
+            continue
+        yield (
             table.name,
-            resolved,
-            display,
-            table.schema(config),
-            table.typer(config),
-            table.cross_row_check(config),
-            ColumnMapping(
-                config.erp.column_map.get(table.name, {}), config.erp.column_defaults.get(table.name, {})
+            load_extract(
+                table.name,
+                config.resolve(path),
+                path.as_posix(),
+                table.schema(config),
+                table.typer(config),
+                table.cross_row_check(config),
+                ColumnMapping(
+                    config.erp.column_map.get(table.name, {}), config.erp.column_defaults.get(table.name, {})
+                ),
+                config.validation.max_failure_ratio,
             ),
         )
-        frames[table.name] = extract.frame
-        if path is not None:
-            landings.append(extract.landing)
+
+
+def _unconfigured(config: Config, name: str) -> pl.DataFrame:
+    table = next(t for t in ERP_TABLES if t.name == name)
+    return _empty(table.schema(config), table.typer(config))
+
+
+def _assemble(
+    config: Config, settle: Callable[[str, ErpExtract], tuple[pl.DataFrame, FileLanding]]
+) -> ErpData:
+    """Every ERP table: what `settle` makes of each configured extract, empty for the ones not configured."""
+    frames: dict[str, pl.DataFrame] = {}
+    landings: list[FileLanding] = []
+    for name, extract in _load_configured(config):
+        if extract is None:
+            frames[name] = _unconfigured(config, name)
+            continue
+        frames[name], landing = settle(name, extract)
+        landings.append(landing)
     return ErpData(frames, landings)
+
+
+def load_erp(config: Config) -> ErpData:
+    """All ERP extracts named in the config, validated; the ones not configured (or failed) are empty tables.
+
+    Reads only: `finrecon validate` checks with it. A run lands with `land_erp`."""
+    return _assemble(config, lambda _name, extract: (extract.frame, extract.landing))
+
+
+def land_erp(config: Config, state: State, run_id: str) -> ErpData:
+    """All ERP extracts for a run: each that lands becomes its table's last good version; each that fails is
+    published at its last good version (recorded as standing in, so the run reports it stale), or empty, with a
+    louder message, when it never landed."""
+
+    def settle(name: str, extract: ErpExtract) -> tuple[pl.DataFrame, FileLanding]:
+        landing = extract.landing
+        if landing.status == "landed":
+            erp_versions.keep(state, name, extract.frame, landing.file_path, run_id)
+            return extract.frame, landing
+        previous = erp_versions.recall(state, name)
+        if previous is None:
+            return extract.frame, replace(landing, error=f"{landing.error}; no earlier good {name} to keep: "
+                                                         "published empty")  # fmt: skip
+        erp_versions.mark_standing_in(state, name, landing.file_path, run_id)
+        return previous.frame, landing
+
+    return _assemble(config, settle)

@@ -31,7 +31,7 @@ from finrecon.models.config import (
     GcpBigQuerySource,
     Source,
 )
-from finrecon.warehouse import lake
+from finrecon.warehouse import erp_versions, lake
 from finrecon.warehouse.landing import Books, FileLanding, Fingerprint, failed_landing, file_key, fingerprint
 from finrecon.warehouse.models_runner import SQL_DIR
 from finrecon.warehouse.state import State
@@ -711,6 +711,8 @@ class RunBook:
                  "last_good_run": standing[k]["last_good_run"], "failed_path": fail["file_path"]}
                 for k in keys
             ]  # fmt: skip
+        # and the ERP extracts published at their last good version in place of their failed file
+        found += erp_versions.stale_extracts(self.state, self.run_id)
         return sorted(found, key=lambda r: (str(r["source"]), str(r["file_path"])))
 
     def finish(

@@ -120,6 +120,15 @@ create table if not exists partial_charge_keys (
     provider_name varchar,
     charge_month varchar
 );
+create table if not exists erp_versions (
+    table_name varchar primary key,    -- an ERP extract's last good version, its rows in erp_version__<table>
+    file_path varchar not null,        -- the extract's file as configured when it landed
+    row_count bigint not null,
+    run_id varchar not null,           -- the run that landed it
+    landed_at timestamptz not null,
+    stood_in_run_id varchar,           -- the last run that published it in place of its failed file
+    stood_in_for varchar               -- that failed file, as the run named it
+);
 create table if not exists run_files (
     run_id varchar not null,
     source varchar not null,

@@ -88,11 +88,13 @@ D_MOSTLY_BAD = [  # 2 of 3 rows fail: above 0.5, the file is held back
     charge("2024-09-07", ResourceId="d2-3", BilledCost="5.00", EffectiveCost="4.50", BillingCurrency="XXQ"),
 ]
 
-POS = [
+POS = [  # 3 of 6 bad: a ratio of exactly 0.5 does not hold the extract back (max_failure_ratio)
     po("PO-1"),
     po("PO-2", total_amount="-5.00"),
     po("PO-3", currency="XXQ"),
     po("PO-4", status="Frozen"),
+    po("PO-5"),
+    po("PO-6"),
 ]
 FX = [
     {"rate_date": "2024-09-01", "from_currency": "EUR", "to_currency": "USD", "rate": "1.10"},
@@ -277,8 +279,12 @@ def test_bad_rows_quarantined_books_balance_and_broken_files_fail_alone(
         (4, "status", "is_known_po_status", "Frozen"),
     ]
     assert _quarantine(db, "erp", "erp/fx_rates.csv") == [(2, "rate", "is_positive", "0")]
-    assert query(db, "select po_number from po_headers order by po_number") == [("PO-1",)]
-    assert _run_files_books(files, "erp", "erp/po_headers.csv") == (4, 1, 3)
+    assert query(db, "select po_number from po_headers order by po_number") == [
+        ("PO-1",),
+        ("PO-5",),
+        ("PO-6",),
+    ]
+    assert _run_files_books(files, "erp", "erp/po_headers.csv") == (6, 3, 3)
     assert _run_files_books(files, "erp", "erp/fx_rates.csv") == (2, 1, 1)
     # a charge tagged with a quarantined PO does not resolve to it
     assert query(db, "select x_po_status, x_po_reason from charges where ResourceId = 'a-5'") == [

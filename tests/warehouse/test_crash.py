@@ -75,6 +75,7 @@ CRASHES = [
     ("landing.chunk-written", "previous"),
     ("landing.part-written", "previous"),
     ("land.done", "previous"),
+    ("erp.version-written", "previous"),
     ("model.partial", "previous"),
     ("alerts.delivered", "previous"),
     ("publish.before-rename", "previous"),

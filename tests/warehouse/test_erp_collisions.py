@@ -13,7 +13,9 @@ from finrecon.warehouse.erp_landing import load_erp
 def test_po_numbers_that_normalise_alike_are_quarantined(tmp_path: Path) -> None:
     # with the default prefix "PO": "PO-1" = "po 1" = "1" → PO1; "PO-2" stands alone
     pos = [po("PO-1"), po("PO-2"), po("po 1"), po("1"), po("PO-3")]
-    config = load_config(make_project(tmp_path, {"none.csv": []}, pos))
+    # 3 of 5 quarantined would hold the extract back (validation.max_failure_ratio): not what is tested here
+    lenient = "[validation]\nmax_failure_ratio = 1.0"
+    config = load_config(make_project(tmp_path, {"none.csv": []}, pos, extra_toml=lenient))
     erp = load_erp(config)
     assert sorted(erp.frames["po_headers"].get_column("po_number").to_list()) == ["PO-2", "PO-3"]
     headers = next(landing for landing in erp.landings if landing.file_path.endswith("po_headers.csv"))
