@@ -2,8 +2,9 @@
 gzip and Parquet variants, the 50 MB tag), and an independent reading of each file for the books.
 
 The independent reading uses only the standard library and pyarrow (never the pipeline's reader): rows are the
-data records of the CSV as the `csv` module splits it on commas; a cost counts when Python's `float` reads it
-as a finite number.
+data records of the CSV as the `csv` module splits it on commas, blank lines not counted; a record with another
+field count than the header's has no values (which column a value belongs to is unknown, so its cost is too);
+a cost counts when Python's `float` reads it as a finite number.
 """
 
 from __future__ import annotations
@@ -164,9 +165,12 @@ def raw_rows(path: Path) -> list[RawRow]:
         data = gzip.decompress(data)
     text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
     csv.field_size_limit(sys.maxsize)  # huge_tag.csv's 50 MB field
-    records = list(csv.reader(io.StringIO(text, newline="")))
+    records = [r for r in csv.reader(io.StringIO(text, newline="")) if r]  # a blank line is no record
     header, body = records[0], records[1:]
-    return [RawRow(i, _first_wins(header, r)) for i, r in enumerate(body, start=1)]
+    return [
+        RawRow(i, _first_wins(header, r) if len(r) == len(header) else {})
+        for i, r in enumerate(body, start=1)
+    ]
 
 
 def _first_wins(names: list[str], values: list[Any]) -> dict[str, Any]:

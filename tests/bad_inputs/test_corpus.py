@@ -240,6 +240,26 @@ CASES = [
         ((4, "BillingCurrency", "is_iso4217_currency", "US$"),),
     ),
     Case("po_lookalikes.csv", "PO tags with SQL metacharacters and Unicode look-alikes", 8),
+    Case(
+        "cut_last_record.csv",
+        "record shape: the file ends inside its last record (no newline)",
+        3,
+        (
+            (
+                3,
+                None,
+                "fields_match_header",
+                "line 4 has 7 of 9 fields: the record is cut short or lacks separators",
+            ),
+        ),
+    ),
+    Case(
+        "overlong_record.csv",
+        "record shape: an unquoted comma in a value",
+        3,
+        ((2, None, "fields_match_header", "line 3 has 10 of 9 fields: quote values that contain commas"),),
+    ),
+    Case("blank_lines.csv", "record shape: blank lines between and after the records (no rows)", 2),
 ]
 FAILED = sorted(c.file for c in CASES if c.failed)
 
