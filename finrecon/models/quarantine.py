@@ -91,11 +91,11 @@ def split_valid(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
 def _split_misshapen(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> Split:
     """`split_valid` for a frame with the reader's FAULT_COLUMN: the misshapen records (no values to check) are
     quarantined with one record each, the rest validated as usual."""
+    if frame.get_column(FAULT_COLUMN).null_count() == frame.height:  # the common case: no copy of the rows
+        return split_valid(frame.drop(FAULT_COLUMN), schema)
     is_misshapen = pl.col(FAULT_COLUMN).is_not_null()
     misshapen = frame.filter(is_misshapen)
     split = split_valid(frame.filter(~is_misshapen).drop(FAULT_COLUMN), schema)
-    if misshapen.height == 0:
-        return split
     source_file = pl.col(FILE_COLUMN) if FILE_COLUMN in frame.columns else pl.lit(None, dtype=pl.Utf8)
     records = misshapen.select(
         pl.col(ROW_COLUMN).alias("row_number"),
