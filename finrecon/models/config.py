@@ -232,13 +232,6 @@ Source = Annotated[
 ]
 
 
-class ErpFilesConfig(_Strict):
-    kind: Literal["files"] = "files"
-    po_headers: Path
-    po_lines: Path | None = None
-    fx_rates: Path | None = None
-    invoices: Path | None = None  # supplier invoices, matched in `invoice_match`
-    goods_receipts: Path | None = None
 class DuplicatesConfig(_Strict):
     """When two POs or two supplier invoices look like one bought twice (duplicate_po_candidates,
     duplicate_invoice_candidates): same vendor and currency, amounts within max(amount, ratio × the larger)."""
@@ -249,6 +242,13 @@ class DuplicatesConfig(_Strict):
     invoice_days_apart: int = Field(default=0, ge=0)
 
 
+class ErpFilesConfig(_Strict):
+    kind: Literal["files"] = "files"
+    po_headers: Path
+    po_lines: Path | None = None
+    fx_rates: Path | None = None
+    invoices: Path | None = None  # supplier invoices, matched in `invoice_match`
+    goods_receipts: Path | None = None
     commitments: Path | None = None  # commitment inventory: term dates and funding PO (models/erp.py)
     po_cloud_mapping: Path | None = None  # which spend goes to which PO line (docs/erp_mappings.md)
     status_map: dict[str, Literal["open", "closed", "cancelled"]] = {}
@@ -259,6 +259,7 @@ class DuplicatesConfig(_Strict):
     # invoice matching: a difference within max(amount, ratio × |reference|) counts as matched
     match_tolerance_ratio: float = Field(default=0.01, ge=0)
     match_tolerance_amount: float = Field(default=0.01, ge=0)
+    duplicates: DuplicatesConfig = DuplicatesConfig()
 
     def path_of(self, table: str) -> Path | None:
         """The configured extract for an ERP table name (`po_headers`, `fx_rates`, ...), if any."""
@@ -266,7 +267,6 @@ class DuplicatesConfig(_Strict):
         assert path is None or isinstance(path, Path), table
         return path
 
-    duplicates: DuplicatesConfig = DuplicatesConfig()
     def extract_paths(self) -> dict[str, Path]:
         """Every configured extract by table name (the fields typed as paths)."""
         return {

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import polars as pl
 
-from finrecon.warehouse.dictionary import apply_comments
 from finrecon.models import charges as charge_models
 from finrecon.models.config import Config
 from finrecon.models.quarantine import ROW_COLUMN
 from finrecon.ops import progress
 from finrecon.ops.failpoints import failpoint
-from finrecon.warehouse import invariants, partials
+from finrecon.warehouse import invariants, partials, po_history
+from finrecon.warehouse.dictionary import apply_comments
 from finrecon.warehouse.erp_landing import ErpData
 from finrecon.warehouse.models_runner import load_models, run_macros, run_model
 from finrecon.warehouse.sql_text import literal
@@ -404,6 +404,7 @@ def build(
         for model in progress.track("model", load_models()):  # a bar in a terminal (finrecon run)
             if model.layer != "staging" and resolved_as_of is None:
                 resolved_as_of = _resolve_as_of(state, as_of)
+                po_history.record_versions(state, run_id, resolved_as_of, PUBLISH_ALIAS)  # the marts read it
                 failpoint("model.partial")  # crash tests: the staging models built, the marts not
             started = time.perf_counter()
             run_model(state.con, model, PUBLISH_ALIAS)

@@ -158,6 +158,18 @@ create table if not exists billing_period_history (
     total_billed_cost_before double, total_billed_cost_after double, total_billed_cost_delta double,
     charge_count_before bigint, charge_count_after bigint, charge_count_delta bigint
 );
+create table if not exists po_header_versions (
+    po_number varchar not null,        -- every version of each ERP PO header seen by a publishing run
+    version integer not null,          -- 1, 2, ... per PO
+    change_kind varchar not null,      -- new | changed | removed (gone from the extract) | returned
+    changed_fields varchar[] not null, -- the header fields that differ from the previous version
+    in_force_from date,                -- as_of of the run that first saw it (NULL for version 1: from the start)
+    seen_run_id varchar not null,
+    seen_at timestamptz not null,
+    vendor_id varchar, vendor_name varchar, po_type varchar, cost_center varchar, parent_po_number varchar,
+    currency varchar, total_amount double, status varchar, erp_status varchar,
+    valid_from date, valid_to date, requested_at date, approved_at date, issued_at date
+);
 create table if not exists alerts (
     alert_id varchar primary key,      -- one instance of an alert: <alert_key>#<n>, n = 1, 2, ... per key
     alert_key varchar not null,        -- rule:scope:vendor:threshold (finrecon/alerts/rules.py)

@@ -219,6 +219,8 @@ NOT_CONVERTED = {
     "duplicate_po_candidates": "*",
     "duplicate_invoice_candidates": "*",
     "unauthorised_spend": {"po_total_amount"},  # the PO header's amount, as po_headers has it
+    "po_header_history": "*",  # the ERP mirror, version by version
+    "po_amendments": "*",  # the same versions side by side
 }
 
 

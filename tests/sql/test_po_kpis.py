@@ -89,20 +89,29 @@ def test_po_to_receipt_time_and_invoice_auto_match_rate(tmp_path: Path) -> None:
     ]
 
 
-def test_po_accuracy_counts_each_invoiced_po_once_and_disputed_when_an_invoice_disagrees(tmp_path: Path) -> None:
+def test_po_accuracy_counts_each_invoiced_po_once_and_disputed_when_an_invoice_disagrees(
+    tmp_path: Path,
+) -> None:
     pos = [
         _po("PO-A", "V-1", "2024-01-01", "2024-01-02", "2024-01-05"),  # total 100 (support.po)
         _po("PO-B", "V-1", "2024-01-10", "2024-01-11", "2024-01-20"),
         _po("PO-D", "V-2", "2024-02-01", "2024-02-02", "2024-02-03"),
     ]
-    receipts = [_receipt("GR-1", "PO-A", "2024-01-25", "100.00"), _receipt("GR-2", "PO-D", "2024-02-03", "5.00")]
+    receipts = [
+        _receipt("GR-1", "PO-A", "2024-01-25", "100.00"),
+        _receipt("GR-2", "PO-D", "2024-02-03", "5.00"),
+    ]
     invoices = [
         _invoice("INV-1", "V-1", "PO-A", "2024-02-05", "10.00"),  # A to date 10 ≤ 100: agrees
         _invoice("INV-2", "V-1", "PO-B", "2024-02-06", "150.00"),  # B to date 150 > 100: over_po
-        _invoice("INV-3", "V-1", "PO-A", "2024-02-20", "20.00"),  # A to date 30: agrees (A counted once in Feb)
+        _invoice(
+            "INV-3", "V-1", "PO-A", "2024-02-20", "20.00"
+        ),  # A to date 30: agrees (A counted once in Feb)
         _invoice("INV-4", "V-1", "PO-A", "2024-03-01", "90.00"),  # A to date 120 > 100: over_po
         _invoice("INV-5", "V-2", "PO-D", "2024-02-20", "5.00"),  # D 5 against received 5: agrees
-        _invoice("INV-6", "V-2", "PO-D", "2024-03-02", "10.00"),  # D to date 15 against received 5: three-way mismatch
+        _invoice(
+            "INV-6", "V-2", "PO-D", "2024-03-02", "10.00"
+        ),  # D to date 15 against received 5: three-way mismatch
         _invoice("INV-7", "V-2", None, "2024-03-03", "10.00"),  # no PO: not an invoiced PO
     ]
     config = make_project(tmp_path, {"a.csv": [charge("2024-02-01")]}, pos,

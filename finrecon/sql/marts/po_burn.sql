@@ -1,7 +1,9 @@
 -- grain: one row per ERP purchase order for this run's as_of (history across as_of dates: see publish)
 -- consumed = Σ BilledCost of the PO's valid charges up to as_of in the PO currency; burn rate = consumption
 -- of the trailing window (as_of − N + 1 … as_of, N = report.trailing_days, default 30) ÷ N; *_reporting: the PO
--- amounts at the as_of rate PO currency → reporting currency; consumed_billed_cost: in the billing currency
+-- amounts at the as_of rate PO currency → reporting currency; consumed_billed_cost: in the billing currency.
+-- committed = the PO header version in force at as_of (po_header_history), so a back-dated run judges the
+-- amount the PO had then
 with consumption as (
     select
         po_number,
@@ -21,9 +23,21 @@ with consumption as (
     group by po_number
 ),
 
+in_force as (
+    select po_number, version, total_amount
+    from po_header_history
+    where change_kind <> 'removed'
+        and coalesce(in_force_from <= getvariable('as_of'), true)
+        and coalesce(in_force_to > getvariable('as_of'), true)
+),
+
 measured as (
     select
-        stg_erp__po_headers.*,
+        stg_erp__po_headers.* replace (
+            coalesce(in_force.total_amount, stg_erp__po_headers.total_amount) as total_amount
+        ),
+        in_force.version as committed_amount_version,
+        coalesce(po_amendments.raised_without_approval, false) as committed_amount_unapproved,
         coalesce(consumption.fx_missing_days, 0) > 0 as fx_missing,
         case
             when coalesce(consumption.fx_missing_days, 0) = 0 then coalesce(consumption.converted_amount, 0)
@@ -43,6 +57,10 @@ measured as (
         reporting_fx_rates.fx_rate_date as reporting_fx_rate_date
     from stg_erp__po_headers
     left join consumption on consumption.po_number = stg_erp__po_headers.po_number
+    left join in_force on in_force.po_number = stg_erp__po_headers.po_number
+    left join po_amendments
+        on po_amendments.po_number = in_force.po_number
+        and po_amendments.version = in_force.version
     left join reporting_fx_rates
         on reporting_fx_rates.rate_day = getvariable('as_of')
         and reporting_fx_rates.from_currency = stg_erp__po_headers.currency
@@ -80,6 +98,8 @@ select
     -- amounts (PO currency)
     currency as po_currency,
     total_amount as committed_amount,
+    committed_amount_version,
+    committed_amount_unapproved,
     consumed_amount,
     remaining_amount,
     consumed_ratio,
