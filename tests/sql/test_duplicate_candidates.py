@@ -12,12 +12,15 @@ from support import PO_LINE_COLUMNS, charge, make_project, po, query, run_flow, 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 POS = [
-    po("PO-A", total_amount="1000.00", valid_from="2024-01-01", valid_to="2024-06-30"),
+    po("PO-A", total_amount="1000.00", valid_from="2024-01-01", valid_to="2024-06-30", parent_po_number=None),
     po("PO-B", total_amount="1000.01", valid_from="2024-06-01", valid_to="2024-12-31"),  # A: 0.01 apart, June
     po("PO-C", total_amount="1000.02", valid_from="2024-01-01", valid_to="2024-12-31"),  # B: 0.01, A: 0.02
     po("PO-D", total_amount="1000.00", valid_from="2025-01-01", valid_to="2025-12-31"),  # overlaps none
     po("PO-E", vendor_id="V-2", total_amount="1000.00"),  # another vendor
     po("PO-F", total_amount="1000.00", status="cancelled"),  # cancelled: no longer a risk
+    po(
+        "PO-G", vendor_id="V-2", total_amount="1000.00", parent_po_number="PO-E"
+    ),  # a release of PO-E: meant alike
 ]
 LINES = [
     {"po_number": "PO-A", "line_number": "1", "description": "EC2 compute", "quantity": "1", "unit_price": "1000",
@@ -55,7 +58,7 @@ def test_duplicate_pos_and_invoices_at_the_default_tolerances(tmp_path: Path) ->
     )
     # within 0.01 (at the tolerance) and overlapping: A–B (June; lines alike but for case and a space: 1.0 after
     # lower/trim) and B–C (June to December; C has no lines). A–C are 0.02 apart; D overlaps none; E is another
-    # vendor's; F is cancelled.
+    # vendor's; F is cancelled; G is a release of E.
     assert pos == [
         ("PO-A", "PO-B", 0.01, date(2024, 6, 1), date(2024, 6, 30), 1.0),
         ("PO-B", "PO-C", 0.01, date(2024, 6, 1), date(2024, 12, 31), None),

@@ -1,6 +1,7 @@
 -- grain: one pair of ERP POs (po_number < other_po_number) that may be one purchase raised twice: the same vendor
 -- and currency, total amounts within max(erp.duplicates.amount_tolerance_amount, amount_tolerance_ratio × the
--- larger), validity periods that overlap, neither cancelled. The evidence is for a person to judge: amounts,
+-- larger), validity periods that overlap, neither cancelled, neither a release of the other (a blanket PO and its
+-- release are meant to be alike). The evidence is for a person to judge: amounts,
 -- dates, and how alike the POs' line descriptions are (Jaro-Winkler, 1 = identical; NULL without lines)
 with candidates as (
     select
@@ -13,7 +14,8 @@ with candidates as (
         status,
         valid_from,
         valid_to,
-        coalesce(issued_at, requested_at) as raised_at
+        coalesce(issued_at, requested_at) as raised_at,
+        parent_po_number
     from int_purchase_orders
     where status <> 'cancelled'
 ),
@@ -56,6 +58,8 @@ pairs as (
         and b.po_number > a.po_number
         and a.valid_from <= b.valid_to
         and b.valid_from <= a.valid_to
+        and a.parent_po_number is distinct from b.po_number
+        and b.parent_po_number is distinct from a.po_number
 )
 
 select
