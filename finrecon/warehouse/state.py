@@ -133,7 +133,7 @@ create table if not exists run_files (
     run_id varchar not null,
     source varchar not null,
     file_path varchar not null,
-    status varchar not null,          -- landed | unchanged | failed | removed
+    status varchar not null,          -- landed | unchanged | failed | removed | empty
     rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
     billed_read double, billed_loaded double, billed_quarantined double,
     effective_read double, effective_loaded double, effective_quarantined double,
