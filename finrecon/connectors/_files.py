@@ -516,11 +516,14 @@ def _not_utf8_chunk(
 
 
 def _lossy_chunks(path: Path, null_values: list[str], chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """The file's rows with bad bytes read as U+FFFD (what a not-UTF-8 file's books count), in chunks."""
-    for header, body, _, _ in _csv_blocks(path, chunk_rows):
-        yield pl.read_csv(
-            io.BytesIO(header + body), infer_schema=False, null_values=null_values, encoding="utf8-lossy"
-        )
+    """The file's rows with bad bytes read as U+FFFD (what a not-UTF-8 file's books count), in chunks: records
+    as the file's readable chunks give them (blank lines no rows, a misshapen record a row without values)."""
+    shape = FieldCounts()
+    for header, body, lines_before, cut_open in _csv_blocks(path, chunk_rows):
+        lossy = [part.decode("utf-8", "replace").encode("utf-8") for part in (header, body)]
+        checks = FieldCounts.never() if cut_open else shape
+        frame, faults = _parse_csv_chunk(path, *lossy, null_values, lines_before, chunk_rows, checks)
+        yield frame.with_columns(faults)
 
 
 def _with_header_names(frame: pl.DataFrame, header: list[str]) -> pl.DataFrame:

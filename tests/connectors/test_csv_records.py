@@ -153,3 +153,15 @@ def test_field_counts_take_an_empty_last_value_for_a_whole_record_and_see_a_shor
         frame = pl.read_csv(header + body, infer_schema=False)
         assert frame.get_column("c").null_count() == 1  # polars gives both the same NULL
         assert FieldCounts().all_match(frame, body) is expected
+
+
+def test_a_file_that_is_not_utf8_counts_its_records_the_same_way(tmp_path: Path) -> None:
+    # row 1 has a Latin-1 byte; a blank line; row 2 is cut short: the books count 2 rows, the cut one's cost unknown
+    path = write(tmp_path, b"a,BilledCost,c\n1,2.5,caf\xe9\n\n4,5.0\n")
+    with pytest.raises(FileLevelError) as caught:
+        read_delivered(path, NULLS)
+    assert caught.value.message.startswith("f.csv: not UTF-8 text at line 2 (byte 0xE9), column 'c'")
+    chunks = caught.value.row_chunks()
+    assert chunks is not None
+    counted = pl.concat(list(chunks))
+    assert counted.select(ROW_COLUMN, "BilledCost").rows() == [(1, "2.5"), (2, None)]
