@@ -520,9 +520,9 @@ def _lossy_chunks(path: Path, null_values: list[str], chunk_rows: int) -> Iterat
     as the file's readable chunks give them (blank lines no rows, a misshapen record a row without values)."""
     shape = FieldCounts()
     for header, body, lines_before, cut_open in _csv_blocks(path, chunk_rows):
-        lossy = [part.decode("utf-8", "replace").encode("utf-8") for part in (header, body)]
+        head, text = (part.decode("utf-8", "replace").encode("utf-8") for part in (header, body))
         checks = FieldCounts.never() if cut_open else shape
-        frame, faults = _parse_csv_chunk(path, *lossy, null_values, lines_before, chunk_rows, checks)
+        frame, faults = _parse_csv_chunk(path, head, text, null_values, lines_before, chunk_rows, checks)
         yield frame.with_columns(faults)
 
 
