@@ -29,6 +29,7 @@ class Record(NamedTuple):
     unterminated: bool
 
     def is_blank(self, block: bytes) -> bool:
+        """An empty line (LF or CRLF): no record at all, so no row (polars would give a row of NULLs)."""
         return self.lines == 1 and block[self.start : self.end].rstrip(b"\n") in (b"", b"\r")
 
 
