@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from finrecon.core.permissions import restricted_umask
 from finrecon.models.config import (
     AwsCurSource,
     AzureExportSource,
@@ -25,7 +26,6 @@ from finrecon.models.config import (
     GcpBigQuerySource,
     load_config,
 )
-from finrecon.ops.permissions import restricted_umask
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # Wide enough for the summary tables when the output is a file or a pipe (Rich would assume 80 columns).
@@ -160,8 +160,8 @@ def run(
     startup_seconds = _allow_prefect_startup(loaded)
     # Imported late: Prefect is slow to import and not needed to report a bad config. It reads its settings
     # from the environment as it is imported, hence after the lines above.
+    from finrecon.core import progress
     from finrecon.flows.nightly import configured_nightly
-    from finrecon.ops import progress
     from finrecon.report.summary import render
     from finrecon.warehouse.state import StateLockedError
 
@@ -224,7 +224,7 @@ def _run_failure(err: Exception, startup_seconds: int) -> str:
 
 
 def _parse_period(value: str | None) -> str | None:
-    from finrecon.ops.period import check_period
+    from finrecon.warehouse.period import check_period
 
     try:
         return None if value is None else check_period(value)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from finrecon.core.sql_text import identifier
 from finrecon.warehouse.dictionary import published_schema
-from finrecon.warehouse.sql_text import identifier
 
 
 def export_parquet(database: Path, out_dir: Path) -> list[Path]:

@@ -17,8 +17,8 @@ from finrecon.alerts.delivery import deliver
 from finrecon.alerts.lifecycle import Changes, apply, pending, queue_reminders, record
 from finrecon.alerts.model import Finding
 from finrecon.alerts.rules import evaluate
+from finrecon.core.failpoints import failpoint
 from finrecon.models.config import Config
-from finrecon.ops.failpoints import failpoint
 from finrecon.warehouse.publish import PUBLISH_ALIAS, copy_state_tables
 from finrecon.warehouse.state import State
 

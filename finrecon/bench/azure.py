@@ -38,7 +38,7 @@ from rich.console import Console
 import finrecon
 from finrecon.bench.cur import _free_port, ensure_peer, print_flow_and_peer, timed_process
 from finrecon.bench.generate import PROVIDERS, connect_generator, rows_sql, write_erp
-from finrecon.warehouse.sql_text import identifier
+from finrecon.core.sql_text import identifier
 
 ExportType = Literal["FocusCost", "ActualCost"]
 FileFormat = Literal["csv.gz", "parquet"]

@@ -34,8 +34,8 @@ from rich.console import Console
 from rich.table import Table
 
 from finrecon.bench.generate import PROVIDERS, connect_generator, rows_sql, write_erp
+from finrecon.core.sql_text import identifier, literal
 from finrecon.models.aws_cur import legacy_column
-from finrecon.warehouse.sql_text import identifier, literal
 
 ExportType = Literal["cur_legacy", "cur2"]
 BUCKET = "bench-billing"

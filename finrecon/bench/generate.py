@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from finrecon.warehouse.sql_text import literal
+from finrecon.core.sql_text import literal
 
 PROVIDERS = (
     ("AWS", "aws", "111111111111", "USD"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from finrecon.warehouse.sql_text import identifier, literal
+from finrecon.core.sql_text import identifier, literal
 
 PO_KEYS = ["po", "ponumber", "purchaseorder", "poid"]
 
@@ -126,13 +126,13 @@ def measure_flow(config: Path) -> dict[str, object]:
     started = time.perf_counter()
     from rich.console import Console
 
-    from finrecon.cli import _state_free_or_exit
     from finrecon.flows.nightly import configured_nightly
     from finrecon.models.config import load_config
     from finrecon.report.summary import render
+    from finrecon.warehouse.state import State
 
     loaded = load_config(config)
-    _state_free_or_exit(loaded)
+    State.open(loaded.resolve(loaded.warehouse.state_path)).close()  # the CLI's check that no run holds it
     outcome = configured_nightly(loaded)(config_path=str(config))
     render(outcome.summary, Console(file=io.StringIO(), width=160))
     total = time.perf_counter() - started

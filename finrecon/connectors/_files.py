@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from finrecon.connectors._csv_records import FieldCounts, Misshapen, reshape
+from finrecon.core.sql_text import identifier
 from finrecon.models.quarantine import FAULT_COLUMN, FILE_COLUMN, ROW_COLUMN, FileLevelError
-from finrecon.warehouse.sql_text import identifier
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)

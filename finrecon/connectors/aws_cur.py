@@ -52,12 +52,12 @@ from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, iter_delivered, iter_
 from finrecon.connectors._listing import SHOWN_FOLDERS, looked_at, nearest_folders
 from finrecon.connectors._service_errors import answer, redact
 from finrecon.connectors.focus_files import iter_focus_file
+from finrecon.core.failpoints import failpoint
+from finrecon.core.progress import transferred as show_transferred
+from finrecon.core.sql_text import identifier, literal
 from finrecon.models.aws_cur import legacy_column, legacy_tag_key
 from finrecon.models.config import AwsCurSource
 from finrecon.models.quarantine import ROW_COLUMN, FileLevelError
-from finrecon.ops.failpoints import failpoint
-from finrecon.ops.progress import transferred as show_transferred
-from finrecon.warehouse.sql_text import identifier, literal
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, iter_delivered, iter_
 from finrecon.connectors._listing import SHOWN_FOLDERS, looked_at, nearest_folders
 from finrecon.connectors._service_errors import answer
 from finrecon.connectors.focus_files import iter_focus_file
+from finrecon.core import progress
 from finrecon.models.config import AzureExportSource
 from finrecon.models.quarantine import FileLevelError
-from finrecon.ops import progress
 
 logger = logging.getLogger(__name__)
 

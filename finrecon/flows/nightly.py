@@ -18,6 +18,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from finrecon.alerts import nightly as alerting
+from finrecon.core import logs as run_logs
+from finrecon.core import progress
+from finrecon.core.failpoints import failpoint
+from finrecon.core.permissions import restricted_umask
+from finrecon.flows import artifacts as run_artifacts
 from finrecon.models.config import (
     AwsCurSource,
     AzureExportSource,
@@ -27,12 +32,6 @@ from finrecon.models.config import (
     RunnerConfig,
     load_config,
 )
-from finrecon.ops import artifacts as run_artifacts
-from finrecon.ops import logs as run_logs
-from finrecon.ops import progress
-from finrecon.ops.failpoints import failpoint
-from finrecon.ops.period import rerun_period
-from finrecon.ops.permissions import restricted_umask
 from finrecon.report.summary import Summary, read_summary, to_markdown
 from finrecon.warehouse import erp_versions, publish
 from finrecon.warehouse.aws_landing import land_aws_period
@@ -40,6 +39,7 @@ from finrecon.warehouse.azure_landing import land_azure_month, land_azure_query_
 from finrecon.warehouse.erp_landing import ErpData, land_erp
 from finrecon.warehouse.gcp_landing import land_gcp_month
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, failed_landing, land_focus_file
+from finrecon.warehouse.period import rerun_period
 from finrecon.warehouse.run import PlannedFile, RunBook, inputs_signature, new_run_id, plan_inputs
 from finrecon.warehouse.stages import StageClock
 from finrecon.warehouse.state import State
@@ -332,7 +332,7 @@ def nightly(
 
     A night with nothing new (no changed input, same ERP bytes, config, SQL and as_of) does no data work: the
     last publication stands and the run is recorded as `unchanged` in the state file. `period` (YYYY-MM) re-lands
-    every input of that billing period first (a backfill or rerun; see finrecon/ops/period.py).
+    every input of that billing period first (a backfill or rerun; see finrecon/warehouse/period.py).
     """
     config = load_config(Path(config_path) if config_path else None)
     with restricted_umask(config.warehouse.umask_bits):  # nothing the run writes is readable by others

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import duckdb
 
+from finrecon.core.sql_text import identifier, literal
 from finrecon.models.config import PROJECT_ROOT
 from finrecon.models.focus import FOCUS_COLUMNS
 from finrecon.warehouse.models_runner import SQL_DIR, Model, load_models
-from finrecon.warehouse.sql_text import identifier, literal
 
 DICTIONARY_DIR = SQL_DIR / "dictionary"
 OUTPUT = PROJECT_ROOT / "docs" / "data-dictionary.md"

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from finrecon.ops.failpoints import failpoint
-from finrecon.warehouse.sql_text import identifier
+from finrecon.core.failpoints import failpoint
+from finrecon.core.sql_text import identifier
 from finrecon.warehouse.state import State
 
 ERP_SOURCE = "erp"

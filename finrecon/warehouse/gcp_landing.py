@@ -16,12 +16,12 @@ import pyarrow as pa
 
 from finrecon.connectors import gcp_bigquery
 from finrecon.connectors._files import DEFAULT_CHUNK_ROWS
+from finrecon.core.sql_text import identifier
 from finrecon.models.config import GcpBigQuerySource
 from finrecon.models.quarantine import FILE_COLUMN, ROW_COLUMN
 from finrecon.warehouse.landing import FileLanding, ReconciliationError, land_charges
 from finrecon.warehouse.models_runner import landing_model
 from finrecon.warehouse.run import PlannedFile
-from finrecon.warehouse.sql_text import identifier
 
 
 def _chunks(table: pa.Table, chunk_rows: int) -> Iterator[tuple[int, pa.Table]]:

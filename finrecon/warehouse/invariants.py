@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from finrecon.core.sql_text import identifier
 from finrecon.warehouse.landing import ReconciliationError
-from finrecon.warehouse.sql_text import identifier
 
 
 class InvariantViolation(ReconciliationError):

@@ -22,6 +22,7 @@ import polars as pl
 
 from finrecon.connectors._files import DEFAULT_CHUNK_ROWS, delimiter_hint
 from finrecon.connectors.focus_files import iter_focus_file
+from finrecon.core.failpoints import failpoint
 from finrecon.models import charges as charge_models
 from finrecon.models.quarantine import (
     FIELD_COUNT_CHECK,
@@ -33,7 +34,6 @@ from finrecon.models.quarantine import (
     missing_columns_error,
     split_valid,
 )
-from finrecon.ops.failpoints import failpoint
 from finrecon.warehouse.lake import Part, PartWriter
 
 logger = logging.getLogger(__name__)

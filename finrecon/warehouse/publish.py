@@ -19,16 +19,16 @@ from pathlib import Path
 
 import polars as pl
 
+from finrecon.core import progress
+from finrecon.core.failpoints import failpoint
+from finrecon.core.sql_text import literal
 from finrecon.models import charges as charge_models
 from finrecon.models.config import Config
 from finrecon.models.quarantine import ROW_COLUMN
-from finrecon.ops import progress
-from finrecon.ops.failpoints import failpoint
 from finrecon.warehouse import invariants, partials, po_history
 from finrecon.warehouse.dictionary import apply_comments
 from finrecon.warehouse.erp_landing import ErpData
 from finrecon.warehouse.models_runner import load_models, run_macros, run_model
-from finrecon.warehouse.sql_text import literal
 from finrecon.warehouse.state import State
 
 PUBLISH_ALIAS = "publishing"

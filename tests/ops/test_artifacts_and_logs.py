@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 from support import charge, make_project, po
 
-from finrecon.ops import logs
+from finrecon.core import logs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -78,10 +78,9 @@ def test_run_artifacts_and_json_logs_carry_the_run(
         (2, "i-0003", "invalid", "unknown_po", "PO-404", 5.0),
     ]  # fmt: skip
     alerts = _table(artifacts["finrecon-open-alerts"])
-    # PO-A at 80.00 / 100.00 = 0.8 crosses 0.5 (info) and 0.8 (warning); most severe first
+    # PO-A at 80.00 / 100.00 = 0.8 crosses 0.5 and 0.8: one open alert, at 0.8 (warning); 0.5 is superseded
     assert [(r["severity"], r["alert_id"], r["po_number"]) for r in alerts] == [
         ("warning", "po_burn:PO-A:V-1:0.8#1", "PO-A"),
-        ("info", "po_burn:PO-A:V-1:0.5#1", "PO-A"),
     ]
 
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]

@@ -15,8 +15,8 @@ from finrecon.cli import app
 from finrecon.connectors.aws_cur import ManifestRef
 from finrecon.connectors.azure_exports import MonthRef
 from finrecon.models.config import AwsCurSource, AzureExportSource, FocusFilesSource, GcpBigQuerySource
-from finrecon.ops.period import check_period, rerun_period
 from finrecon.warehouse.landing import Fingerprint
+from finrecon.warehouse.period import check_period, rerun_period
 from finrecon.warehouse.run import PlannedFile
 
 AS_OF = date(2024, 9, 30)

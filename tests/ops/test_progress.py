@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 
-from finrecon.ops import progress
+from finrecon.core import progress
 
 
 def _terminal() -> Console:

@@ -1,7 +1,7 @@
 """No SQL statement is built by pasting in a value from data or config.
 
 Values travel as bound parameters; what cannot be a parameter (an identifier, a view body, `COMMENT ON`) goes
-through `finrecon.warehouse.sql_text` (DuckDB's own quoting). This test reads the package's source: every
+through `finrecon.core.sql_text` (DuckDB's own quoting). This test reads the package's source: every
 f-string handed to `execute` / `sql` may interpolate only those helpers' results, module constants, or an
 expression listed below with the reason it is not a value from data or config. A new interpolation fails here
 until someone has looked at it. `test_quoting_survives_hostile_names` shows the helpers hold under attack.
@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 import finrecon
-from finrecon.warehouse.sql_text import identifier, literal
+from finrecon.core.sql_text import identifier, literal
 
 PACKAGE = Path(finrecon.__file__).parent
 SQL_CALLS = {"execute", "sql", "executemany", "query"}

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 from support import charge, make_project, po, query, run_flow, write_csv
 
+from finrecon.core.failpoints import ENV
 from finrecon.models.config import DEFAULT_CONFIG_TOML, PROJECT_ROOT
-from finrecon.ops.failpoints import ENV
 
 RUN_LOG = {"runs", "run_files"}
 ROWS = 2_000

@@ -3,7 +3,7 @@ next run publishes exactly what an uninterrupted run of the same inputs publishe
 duplicate lake partitions, no night skipped as "nothing new". Two runs never overlap.
 
 Every kill is deterministic: the run is started as `python -m finrecon run` with FINRECON_FAILPOINT naming one of
-the crash points in the code (finrecon/ops/failpoints.py), where it sends itself SIGKILL. The reruns, and the
+the crash points in the code (finrecon/core/failpoints.py), where it sends itself SIGKILL. The reruns, and the
 uninterrupted runs they are compared with, run the same flow in this process (it saves Prefect's import). The
 project has a FOCUS folder and an AWS FOCUS export in S3 (moto), so the kills cover a download, a landing, the
 build, alert delivery and both sides of the publishing rename.
@@ -31,7 +31,7 @@ import pytest
 from aws_billing import BUCKET, aws_source_toml
 from support import FOCUS_SOURCE_TOML, charge, make_project, po, query, run_flow, write_csv
 
-from finrecon.ops.failpoints import ENV, POINTS
+from finrecon.core.failpoints import ENV, POINTS
 
 pytest_plugins = ["connectors.conftest"]
 

@@ -26,8 +26,8 @@ from support import FX_COLUMNS, charge, make_project, po, query, write_csv
 from typer.testing import CliRunner
 
 from finrecon.cli import app
+from finrecon.core.failpoints import ENV
 from finrecon.models.config import load_config
-from finrecon.ops.failpoints import ENV
 from finrecon.warehouse import erp_versions
 from finrecon.warehouse.erp_landing import land_erp
 from finrecon.warehouse.state import State
