@@ -218,14 +218,6 @@ ERP_TABLES: tuple[ErpTable, ...] = (
 )
 
 
-def canonical_columns(config: Config, table: str) -> list[str]:
-    """The canonical column names of an ERP table (its schema's), which `erp.column_map` may map to."""
-    tables = {t.name: t for t in ERP_TABLES}
-    if table not in tables:
-        raise KeyError(f"no ERP table {table!r}")
-    return list(tables[table].schema(config).columns)
-
-
 def _load_configured(config: Config) -> Iterator[tuple[str, ErpExtract | None]]:
     """Each ERP table with its extract, validated; None for a table the config does not name."""
     for table in ERP_TABLES:
