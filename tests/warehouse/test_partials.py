@@ -20,7 +20,7 @@ RUN_SPECIFIC_TABLES = {
     "runs", "run_files", "quarantine", "alerts", "alert_notifications", "restatements",
     "billing_period_history", "billing_period_history_latest",
 }  # fmt: skip
-RUN_SPECIFIC_COLUMNS = {"x_run_id", "run_id", "published_at"}
+RUN_SPECIFIC_COLUMNS = {"x_run_id", "run_id", "published_at", "seen_run_id", "seen_at"}
 
 SEP_1 = charge("2024-09-01", ResourceId="vm-1", BilledCost="1.00", EffectiveCost="1.00")
 SEP_2 = charge("2024-09-02", ResourceId="vm-2", BilledCost="2.00", EffectiveCost="2.00")
