@@ -22,10 +22,22 @@ with resource_days as (
     group by all
 ),
 
+-- only resources that ever carried a valid PO and more than one allocation can have drifted: the windows below
+-- run over those alone (most resources keep one allocation)
+candidates as (
+    select provider_name, resource_id
+    from resource_days
+    group by provider_name, resource_id
+    having bool_or(po_status = 'valid') and count(distinct {'po': po_number, 'status': po_status}) > 1
+),
+
 -- the allocation of each resource day: the one that carried most of its cost (ties: the valid one, then by PO)
 daily_allocation as (
-    select *
+    select resource_days.*
     from resource_days
+    semi join candidates
+        on candidates.provider_name = resource_days.provider_name
+        and candidates.resource_id = resource_days.resource_id
     qualify row_number() over (
         partition by provider_name, resource_id, charge_date
         order by abs(billed_cost) desc, po_status = 'valid' desc, po_number
